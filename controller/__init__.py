@@ -1,0 +1,3 @@
+"""meshkeeper controller: inventory, render, push, NOC configuration."""
+
+__version__ = "0.1.0"
