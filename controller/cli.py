@@ -1,0 +1,124 @@
+"""`meshkeeper`: the operator's command line. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from controller import __version__
+from controller.errors import InventoryError, MeshkeeperError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+inventory_option = click.option(
+    "--inventory",
+    "-i",
+    "inventory_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="MESHKEEPER_INVENTORY",
+    show_envvar=True,
+    help="Inventory directory or file (default: ./inventory).",
+)
+
+
+def reports_errors(func: F) -> F:
+    """Operator errors become one line each and an exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except InventoryError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(exc.problems)} problem(s) in the inventory", err=True)
+            sys.exit(exc.exit_code)
+        except MeshkeeperError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="meshkeeper")
+def cli() -> None:
+    """meshkeeper: run a community mesh network of OpenWrt routers from one inventory."""
+
+
+@cli.command()
+@inventory_option
+@click.option(
+    "--no-secrets",
+    is_flag=True,
+    help="Do not resolve secret references (skips existence and key-length checks).",
+)
+@reports_errors
+def check(inventory_path: Path | None, no_secrets: bool) -> None:
+    """Validate the inventory; print every problem as FILE:LINE:COL: field: what — what to do."""
+    from controller.model.load import load_inventory
+
+    inv = load_inventory(inventory_path, resolve_secrets=not no_secrets)
+    click.echo(f"{inv.network.name}: {len(inv.nodes)} nodes, {len(inv.links)} links — ok")
+
+
+@cli.group()
+def inventory() -> None:
+    """Look at the resolved inventory."""
+
+
+@inventory.command("show")
+@inventory_option
+@click.argument("node", required=False)
+@reports_errors
+def inventory_show(inventory_path: Path | None, node: str | None) -> None:
+    """The resolved view of NODE (all layers applied, addresses planned; no secret shown)."""
+    from controller.model.load import load_inventory
+    from controller.model.show import node_table, node_view
+
+    inv = load_inventory(inventory_path)
+    click.echo(node_view(inv, node) if node else node_table(inv), nl=False)
+
+
+@cli.command()
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@reports_errors
+def schema(output: Path | None) -> None:
+    """Write the inventory's JSON Schema (for editors with a YAML language server)."""
+    from controller.model.jsonschema import schema_text
+
+    text = schema_text()
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="meshkeeper")
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("MESHKEEPER_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__}: {exc} — this is a meshkeeper bug; "
+            "rerun with MESHKEEPER_DEBUG=1 and report it",
+            err=True,
+        )
+        sys.exit(70)

@@ -1,0 +1,1 @@
+"""The inventory: pydantic models, strict located loading, planning and checks."""

@@ -1,0 +1,88 @@
+"""The resolved, validated inventory that every other part of meshkeeper reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from controller.model.plan import NodePlan, SlotConflict, SlotOutOfRange, plan_addresses
+from controller.model.schema import (
+    Addressing,
+    InventoryFile,
+    Isp,
+    Link,
+    Mesh,
+    Network,
+    Noc,
+    Node,
+    Probes,
+)
+from controller.model.sources import Sources
+
+
+@dataclass(frozen=True)
+class Inventory:
+    root: Path
+    network: Network
+    mesh: Mesh
+    addressing: Addressing
+    isps: dict[str, Isp]
+    probes: Probes
+    noc: Noc
+    links: tuple[Link, ...]
+    nodes: dict[str, Node]
+    plan: dict[str, NodePlan]
+    plan_issues: tuple[SlotConflict | SlotOutOfRange, ...]
+    # Nodes the inventory declares but that failed validation: known by name
+    # (so links to them are not "unknown"), absent from `nodes`.
+    invalid_nodes: frozenset[str]
+    sources: Sources = field(repr=False, compare=False)
+
+    @classmethod
+    def build(
+        cls, root: Path, top: InventoryFile, nodes: dict[str, Node], sources: Sources
+    ) -> Inventory:
+        invalid = frozenset(str(name) for name in top.nodes) - set(nodes)
+        plan, issues = plan_addresses(nodes.values(), top.addressing)
+        return cls(
+            root=root,
+            network=top.network,
+            mesh=top.mesh,
+            addressing=top.addressing,
+            isps=dict(top.isps),
+            probes=top.probes,
+            noc=top.noc,
+            links=tuple(top.links),
+            nodes=nodes,
+            plan=plan,
+            plan_issues=tuple(issues),
+            invalid_nodes=invalid,
+            sources=sources,
+        )
+
+    def declares(self, name: str) -> bool:
+        return name in self.nodes or name in self.invalid_nodes
+
+    def neighbours(self) -> dict[str, set[str]]:
+        """Adjacency over the inventory's expected links (known nodes only)."""
+        adjacency: dict[str, set[str]] = {name: set() for name in self.nodes}
+        for link in self.links:
+            if link.a in adjacency and link.b in adjacency:
+                adjacency[link.a].add(link.b)
+                adjacency[link.b].add(link.a)
+        return adjacency
+
+    def mesh_members(self) -> list[Node]:
+        return [node for node in self.nodes.values() if node.mesh.enabled]
+
+    def gateways(self) -> list[Node]:
+        return [node for node in self.nodes.values() if node.role == "gateway"]
+
+    def node_layers(self, name: str) -> list[tuple[str | int, ...]]:
+        """Merged-path prefixes of a node's layers, highest precedence first."""
+        node = self.nodes.get(name)
+        layers: list[tuple[str | int, ...]] = [("nodes", name)]
+        if node is not None and node.profile is not None:
+            layers.append(("profiles", node.profile))
+        layers.append(("defaults",))
+        return layers

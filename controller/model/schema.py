@@ -1,0 +1,307 @@
+"""The inventory's pydantic models: what an operator may write, and nothing else.
+
+Layered node settings (`defaults` → `profiles.<name>` → `nodes.<name>`) are merged
+as plain mappings first (see resolve.py) and validated here as one `Node`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from controller.model.types import (
+    ConfigText,
+    EnvSecret,
+    FileSecret,
+    Hostname,
+    IPv4,
+    IPv4Net,
+    IPv4WithPrefix,
+    Port,
+    SecretRef,
+    Strict,
+    UciName,
+)
+
+RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
+Band = Literal["2g", "5g", "6g"]
+Role = Literal["gateway", "relay", "leaf"]
+HtMode = Literal[
+    "NOHT",
+    "HT20",
+    "HT40",
+    "HT40+",
+    "HT40-",
+    "VHT20",
+    "VHT40",
+    "VHT80",
+    "VHT160",
+    "HE20",
+    "HE40",
+    "HE80",
+    "HE160",
+    "EHT20",
+    "EHT40",
+    "EHT80",
+    "EHT160",
+    "EHT320",
+]
+DeviceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,15}$")]
+Duration = Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
+
+
+def _ssid_length(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size > 32:
+        raise ValueError(
+            f"is {size} bytes long; 802.11 allows at most 32 bytes — shorten it "
+            "(non-ASCII letters take 2-4 bytes each)"
+        )
+    if size == 0:
+        raise ValueError("is empty — give it a name of 1 to 32 bytes")
+    return value
+
+
+class Network(Strict):
+    name: Hostname
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
+    timezone: ConfigText
+    ntp_servers: list[ConfigText] = []
+    description: ConfigText | None = None
+
+
+class Radio(Strict):
+    band: Band
+    channel: int | Literal["auto"] | None = None
+    htmode: HtMode | None = None
+    txpower: Annotated[int, Field(ge=0, le=36)] | None = None
+    disabled: bool = False
+
+
+class AccessPoint(Strict):
+    ssid: ConfigText
+    radios: Annotated[list[UciName], Field(min_length=1)]
+    encryption: Literal["none", "psk2", "sae", "sae-mixed"] = "none"
+    key: SecretRef | None = None
+    isolate: bool = False
+    hidden: bool = False
+
+    _check_ssid = field_validator("ssid")(_ssid_length)
+
+    @model_validator(mode="after")
+    def _key_matches_encryption(self) -> AccessPoint:
+        if self.encryption == "none" and self.key is not None:
+            raise ValueError(
+                "has a key but encryption 'none' — set encryption to psk2, sae or sae-mixed, "
+                "or remove the key"
+            )
+        if self.encryption != "none" and self.key is None:
+            raise ValueError(
+                f"encryption {self.encryption!r} needs a key — add key: {{env: NAME}} or "
+                "{file: PATH}"
+            )
+        return self
+
+
+class Uplink(Strict):
+    isp: Hostname
+    proto: Literal["dhcp", "static", "pppoe"] = "dhcp"
+    port: DeviceName = "wan"
+    address: IPv4WithPrefix | None = None
+    gateway: IPv4 | None = None
+    username: ConfigText | None = None
+    password: SecretRef | None = None
+
+    @model_validator(mode="after")
+    def _proto_fields(self) -> Uplink:
+        if self.proto == "static" and (self.address is None or self.gateway is None):
+            raise ValueError("proto 'static' needs address and gateway — add both")
+        if self.proto != "static" and (self.address or self.gateway):
+            raise ValueError(
+                f"address/gateway are only used with proto 'static', not {self.proto!r} — "
+                "remove them or set proto: static"
+            )
+        if self.proto == "pppoe" and (self.username is None or self.password is None):
+            raise ValueError("proto 'pppoe' needs username and password — add both")
+        return self
+
+
+class Lan(Strict):
+    ports: list[DeviceName] = []
+    subnet: IPv4Net | None = None
+    dhcp: bool = True
+
+
+class Ssh(Strict):
+    user: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
+    port: Port = 22
+    key_file: ConfigText | None = None
+    host_key: ConfigText | None = None
+    legacy_rsa: bool = False
+    authorized_keys: list[ConfigText | FileSecret] = []
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key_shape(cls, value: str | None) -> str | None:
+        if value is not None and len(value.split()) < 2:
+            raise ValueError(
+                "is not an SSH public key — paste 'TYPE BASE64' as `ssh-keyscan` prints it"
+            )
+        return value
+
+
+class NodeMesh(Strict):
+    enabled: bool = True
+    radio: UciName | None = None
+    ports: list[DeviceName] = []
+    protocol: Literal["babel", "batman-adv"] | None = None
+    mesh_id: ConfigText | None = None
+
+
+class Agent(Strict):
+    enabled: bool = True
+    port: Port = 9110
+
+
+class Node(Strict):
+    """One router, after its layers were merged."""
+
+    name: Hostname
+    id: Annotated[int, Field(ge=1)] | None = None
+    profile: Hostname | None = None
+    role: Role
+    release: str
+    model: ConfigText = "generic"
+    description: ConfigText | None = None
+    management: IPv4 | None = None
+    mesh_address: IPv4 | None = None
+    ssh: Ssh = Ssh()
+    radios: dict[UciName, Radio] = {}
+    mesh: NodeMesh = NodeMesh()
+    access_points: list[AccessPoint] = []
+    uplinks: list[Uplink] = []
+    lan: Lan = Lan()
+    agent: Agent = Agent()
+
+    @field_validator("release", mode="before")
+    @classmethod
+    def _release(cls, value: object) -> object:
+        if isinstance(value, str) and value not in RELEASES:
+            raise ValueError(
+                f"OpenWrt {value!r} cannot be rendered — use one of {', '.join(RELEASES)}"
+            )
+        return value
+
+
+class Mesh(Strict):
+    protocol: Literal["babel", "batman-adv"]
+    mesh_id: ConfigText
+    key: SecretRef | None = None
+    band: Band
+    channel: int
+    htmode: HtMode | None = None
+
+    _check_mesh_id = field_validator("mesh_id")(_ssid_length)
+
+
+class Link(Strict):
+    a: Hostname
+    b: Hostname
+    medium: Literal["wifi", "ethernet"] = "wifi"
+    description: ConfigText | None = None
+
+
+class Addressing(Strict):
+    mesh: IPv4Net = "10.31.0.0/16"
+    lan: IPv4Net = "10.32.0.0/11"
+    lan_prefix: Annotated[int, Field(ge=16, le=30)] = 24
+
+
+class Isp(Strict):
+    description: ConfigText | None = None
+    asn: Annotated[int, Field(ge=1, le=4294967295)] | None = None
+
+
+ProbeKind = Literal["icmp", "tcp", "dns", "tls", "http"]
+
+
+class Target(Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    address: IPv4 | None = None
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")] | None = None
+    port: Port | None = None
+    kinds: Annotated[list[ProbeKind], Field(min_length=1)] = ["icmp"]
+    isp: Hostname | None = None
+
+    @model_validator(mode="after")
+    def _address_or_host(self) -> Target:
+        if self.address is None and self.host is None:
+            raise ValueError("needs an address or a host — add one of them")
+        return self
+
+
+class ProbeTiers(Strict):
+    gateway: bool = True
+    isp: list[Target] = []
+    domestic: list[Target] = []
+    international: list[Target] = []
+    platforms: list[Target] = []
+
+
+class Probes(Strict):
+    interval: Annotated[int, Field(ge=10, le=3600)] = 60
+    tiers: ProbeTiers = ProbeTiers()
+
+
+class Service(Strict):
+    port: Port
+    retention: Duration | None = None
+
+
+AlertCategory = Literal["shutdown", "node", "link", "push", "noc"]
+
+
+class Receiver(Strict):
+    webhook: SecretRef | None = None
+    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_channel(self) -> Receiver:
+        if (self.webhook is None) == (self.email is None):
+            raise ValueError("needs exactly one of webhook or email — set one")
+        return self
+
+
+class Route(Strict):
+    receiver: Hostname
+    categories: Annotated[list[AlertCategory], Field(min_length=1)]
+    severity: Literal["critical", "warning", "info"] | None = None
+
+
+class Noc(Strict):
+    host: Hostname = "noc"
+    address: IPv4
+    entry: Hostname
+    prometheus: Service = Service(port=9090, retention="30d")
+    alertmanager: Service = Service(port=9093)
+    receivers: dict[Hostname, Receiver] = {}
+    routes: list[Route] = []
+
+
+class InventoryFile(Strict):
+    """The top level of the merged inventory (layers not yet applied)."""
+
+    network: Network
+    mesh: Mesh
+    addressing: Addressing = Addressing()
+    isps: dict[Hostname, Isp] = {}
+    probes: Probes = Probes()
+    noc: Noc
+    links: list[Link] = []
+    defaults: dict[str, object] = {}
+    profiles: dict[Hostname, dict[str, object]] = {}
+    nodes: dict[str, object] = {}
+
+
+SECRET_TYPES = (EnvSecret, FileSecret)

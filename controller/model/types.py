@@ -1,0 +1,140 @@
+"""Constrained value types shared by the inventory models.
+
+Every string that can end up in a router's config file is a `ConfigText`:
+control characters (newlines included) would split or corrupt a UCI line.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_UCI_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+def _no_control(value: str) -> str:
+    found = _CONTROL.search(value)
+    if found:
+        raise ValueError(
+            f"contains the control character {found.group()!r}, which would break the config "
+            "file — remove it (newlines and tabs included)"
+        )
+    return value
+
+
+def _hostname(value: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a valid hostname — use 1-63 lowercase letters, digits and "
+            "hyphens, not starting or ending with a hyphen"
+        )
+    return value
+
+
+def _uci_name(value: str) -> str:
+    if not _UCI_NAME.match(value):
+        raise ValueError(
+            f"{value!r} cannot be a UCI section name — use only letters, digits and underscores"
+        )
+    return value
+
+
+def _ipv4(value: str) -> str:
+    try:
+        ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IPv4 address — write it as a.b.c.d") from None
+    return value
+
+
+def _ipv4_network(value: str) -> str:
+    try:
+        net = ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv4 network ({exc}) — write it as a.b.c.d/len with the host "
+            "bits zero"
+        ) from None
+    return str(net)
+
+
+def _ipv4_interface(value: str) -> str:
+    try:
+        ipaddress.IPv4Interface(value)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an IPv4 address with prefix — write it as a.b.c.d/len"
+        ) from None
+    if "/" not in value:
+        raise ValueError(f"{value!r} has no prefix length — write it as a.b.c.d/len")
+    return value
+
+
+ConfigText = Annotated[str, AfterValidator(_no_control)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+UciName = Annotated[str, AfterValidator(_uci_name)]
+IPv4 = Annotated[str, AfterValidator(_ipv4)]
+IPv4Net = Annotated[str, AfterValidator(_ipv4_network)]
+IPv4WithPrefix = Annotated[str, AfterValidator(_ipv4_interface)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Strict(BaseModel):
+    """Base of every inventory model: unknown keys are errors (a typo is never ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EnvSecret(Strict):
+    """A secret read from an environment variable when it is needed."""
+
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+    def __str__(self) -> str:
+        return f"{{env: {self.env}}}"
+
+
+class FileSecret(Strict):
+    """A secret read from a file (relative to the inventory directory) when needed."""
+
+    file: ConfigText
+
+    def __str__(self) -> str:
+        return f"{{file: {self.file}}}"
+
+
+def _secret_shape(value: Any) -> Any:
+    if isinstance(value, EnvSecret | FileSecret):
+        return value
+    if isinstance(value, dict) and len(value) == 1 and ("env" in value or "file" in value):
+        return value
+    raise ValueError(
+        "must be a reference, never the secret itself — write {env: NAME} or {file: PATH} "
+        "and keep the secret out of the inventory"
+    )
+
+
+def _secret_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "env" if "env" in value else "file"
+    return "env" if isinstance(value, EnvSecret) else "file"
+
+
+SecretRef = Annotated[
+    Annotated[EnvSecret, Tag("env")] | Annotated[FileSecret, Tag("file")],
+    Discriminator(_secret_kind),
+    BeforeValidator(_secret_shape),
+]

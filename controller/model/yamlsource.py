@@ -1,0 +1,199 @@
+"""Strict YAML loading that remembers where every value came from.
+
+PyYAML's defaults are wrong for an operator's inventory:
+- a duplicate key in a mapping silently keeps the last value; here it is a problem;
+- YAML 1.1 turns `NO` (Norway), `on`, `yes` into booleans, `23.05` into a float
+  and `22:30` into a sexagesimal integer. Here only true/false are booleans,
+  plain decimal/hex integers are integers, and everything else stays text, so
+  `country: NO` and `release: 23.05` mean what the operator wrote.
+
+Loading keeps the composed node tree so a problem found later (by pydantic or a
+network-wide check) can be reported at its file, line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from controller.errors import Location, Problem
+
+_BaseLoader: type[yaml.SafeLoader]
+try:
+    _BaseLoader = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # PyYAML built without libyaml: same behaviour, slower
+    _BaseLoader = yaml.SafeLoader
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader with YAML-1.2-like scalars that records duplicate keys."""
+
+    duplicates: list[tuple[yaml.Node, str]]
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                self.duplicates.append((key_node, str(key)))
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+_StrictLoader.yaml_implicit_resolvers = {}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"),
+    list("-+0123456789"),
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+)
+_StrictLoader.add_implicit_resolver(_MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])
+
+
+@dataclass
+class YamlDocument:
+    """One loaded file: its data and its node tree for locating values."""
+
+    path: str
+    data: Any
+    root: yaml.Node | None
+
+
+@dataclass
+class LoadResult:
+    document: YamlDocument | None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def load_file(path: Path, display: str) -> LoadResult:
+    """Load one YAML file strictly; problems instead of exceptions."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _fail(
+            display,
+            0,
+            0,
+            f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            "save the file as UTF-8",
+        )
+    except OSError as exc:
+        return _fail(
+            display, 0, 0, f"cannot be read ({exc.strerror})", "check the path and permissions"
+        )
+    return load_text(text, display)
+
+
+def load_text(text: str, display: str) -> LoadResult:
+    loader = _StrictLoader(text)
+    loader.duplicates = []
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        what = f"is not valid YAML: {exc.problem or exc.context}"
+        return _fail(display, line, col, what, "fix the YAML syntax at this position")
+    except yaml.YAMLError as exc:
+        return _fail(display, 0, 0, f"is not valid YAML: {exc}", "fix the YAML syntax")
+    except RecursionError:
+        return _fail(display, 0, 0, "is nested too deeply", "flatten the YAML structure")
+    finally:
+        loader.dispose()
+    problems = [
+        Problem(
+            _mark(display, node),
+            _path_of(root, node) or key,
+            "duplicate key: only one value can count",
+            "remove or rename one of the duplicates",
+        )
+        for node, key in loader.duplicates
+    ]
+    return LoadResult(YamlDocument(display, data, root), problems)
+
+
+def _path_of(root: yaml.Node | None, target: yaml.Node) -> str:
+    """Dotted path of a key node (for reporting duplicates; rare, so a plain walk)."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")] if root is not None else []
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                step = f"{path}.{key_node.value}" if path else str(key_node.value)
+                if key_node is target:
+                    return step
+                stack.append((value_node, step))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{path}[{i}]") for i, item in enumerate(node.value))
+    return ""
+
+
+def _fail(display: str, line: int, col: int, what: str, todo: str) -> LoadResult:
+    return LoadResult(None, [Problem(Location(display, line, col), "", what, todo)])
+
+
+def _mark(display: str, node: yaml.Node) -> Location:
+    return Location(display, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def locate(doc: YamlDocument, path: tuple[str | int, ...]) -> Location:
+    """Location of the deepest existing element of `path` inside `doc`.
+
+    For a mapping entry this is its key (where the operator looks first); for a
+    path that does not exist (a missing field) it is the closest parent.
+    """
+    node = doc.root
+    if node is None:
+        return Location(doc.path, 1, 1)
+    best = node
+    for step in path:
+        child, anchor = _child(node, step)
+        if child is None:
+            break
+        best = anchor
+        node = child
+    return _mark(doc.path, best)
+
+
+def find(doc: YamlDocument, path: tuple[str | int, ...]) -> Location | None:
+    """Location of `path` inside `doc` if every step of it exists, else None."""
+    node = doc.root
+    anchor = node
+    for step in path:
+        if node is None:
+            return None
+        node, anchor = _child(node, step)
+        if node is None:
+            return None
+    return _mark(doc.path, anchor) if anchor is not None else None
+
+
+def _child(node: yaml.Node, step: str | int) -> tuple[yaml.Node | None, yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in reversed(node.value):
+            if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(step):
+                return value_node, key_node
+        for key_node, value_node in node.value:  # keys reached through `<<` merges
+            if key_node.tag == _MERGE_TAG:
+                found, anchor = _child(value_node, step)
+                if found is not None:
+                    return found, anchor
+    elif isinstance(node, yaml.SequenceNode) and isinstance(step, int):
+        items = node.value
+        if 0 <= step < len(items):
+            return items[step], items[step]
+    return None, node
