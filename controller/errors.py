@@ -45,7 +45,10 @@ class Problem:
 
     def __str__(self) -> str:
         field = f" {self.field}:" if self.field else ""
-        return f"{self.location}:{field} {self.what} — {self.todo}"
+        line = f"{self.location}:{field} {self.what} — {self.todo}"
+        # One problem, one line, whatever odd text the inventory held.
+        return line if line.isprintable() else "".join(
+            c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 class InventoryError(MeshkeeperError):

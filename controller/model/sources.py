@@ -72,6 +72,8 @@ def dotted(path: Path) -> str:
     """`nodes.gw-north.access_points[0].ssid`: the field path an operator reads."""
     out = ""
     for step in path:
+        if isinstance(step, str) and not step.isprintable():
+            step = repr(step)  # a key with a newline must not split the line
         if isinstance(step, int):
             out += f"[{step}]"
         else:

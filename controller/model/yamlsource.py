@@ -123,6 +123,7 @@ def load_text(text: str, display: str) -> LoadResult:
         )
         for node, key in loader.duplicates
     ]
+    problems.sort(key=lambda problem: problem.location)
     return LoadResult(YamlDocument(display, data, root), problems)
 
 
