@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from controller.errors import Location, Problem
+from controller.model.schema import Node
 from controller.model.sources import Path, dotted
 
 # Field names whose input must never be echoed: the operator may have pasted a secret.
@@ -123,7 +124,10 @@ def _allowed(model: type[BaseModel], loc: Path) -> list[str]:
         if current is None:
             return []
     current = _unwrap_model(current)
-    return sorted(current.model_fields) if current is not None else []
+    if current is None:
+        return []
+    # `name` of a node is its key in `nodes:`, never written as a field.
+    return sorted(f for f in current.model_fields if not (f == "name" and current is Node))
 
 
 def _step(annotation: Any, step: str | int) -> Any:

@@ -63,8 +63,8 @@ def plan_addresses(
     nodes: Iterable[Node], addressing: Addressing
 ) -> tuple[dict[str, NodePlan], list[SlotConflict | SlotOutOfRange]]:
     limit = capacity(addressing)
-    mesh = ipaddress.IPv4Network(addressing.mesh)
-    lan = ipaddress.IPv4Network(addressing.lan)
+    mesh_base = int(ipaddress.IPv4Network(addressing.mesh).network_address)
+    lan_base = int(ipaddress.IPv4Network(addressing.lan).network_address)
     lan_size = 2 ** (32 - addressing.lan_prefix)
     plans: dict[str, NodePlan] = {}
     owner: dict[int, str] = {}
@@ -77,24 +77,16 @@ def plan_addresses(
         if slot in owner:
             issues.append(SlotConflict(node.name, owner[slot], slot))
         owner.setdefault(slot, node.name)
-        mesh_address = (
-            ipaddress.IPv4Address(node.mesh_address)
-            if node.mesh_address
-            else mesh.network_address + slot
-        )
-        subnet = (
-            ipaddress.IPv4Network(node.lan.subnet)
-            if node.lan.subnet
-            else ipaddress.IPv4Network(
-                (int(lan.network_address) + slot * lan_size, addressing.lan_prefix)
-            )
+        mesh_address = ipaddress.IPv4Address(node.mesh_address or mesh_base + slot)
+        subnet = ipaddress.IPv4Network(
+            node.lan.subnet or (lan_base + slot * lan_size, addressing.lan_prefix)
         )
         plans[node.name] = NodePlan(
             slot=slot,
             slot_from_id=node.id is not None,
             mesh_address=mesh_address,
             lan_subnet=subnet,
-            lan_address=subnet.network_address + 1,
+            lan_address=ipaddress.IPv4Address(int(subnet.network_address) + 1),
             management=ipaddress.IPv4Address(node.management) if node.management else mesh_address,
         )
     return plans, issues

@@ -67,7 +67,7 @@ class Network(Strict):
     name: Hostname
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
     timezone: ConfigText
-    ntp_servers: list[ConfigText] = []
+    ntp_servers: list[ConfigText] = Field(default_factory=list)
     description: ConfigText | None = None
 
 
@@ -128,7 +128,7 @@ class Uplink(Strict):
 
 
 class Lan(Strict):
-    ports: list[DeviceName] = []
+    ports: list[DeviceName] = Field(default_factory=list)
     subnet: IPv4Net | None = None
     dhcp: bool = True
 
@@ -139,7 +139,7 @@ class Ssh(Strict):
     key_file: ConfigText | None = None
     host_key: ConfigText | None = None
     legacy_rsa: bool = False
-    authorized_keys: list[ConfigText | FileSecret] = []
+    authorized_keys: list[ConfigText | FileSecret] = Field(default_factory=list)
 
     @field_validator("host_key")
     @classmethod
@@ -154,7 +154,7 @@ class Ssh(Strict):
 class NodeMesh(Strict):
     enabled: bool = True
     radio: UciName | None = None
-    ports: list[DeviceName] = []
+    ports: list[DeviceName] = Field(default_factory=list)
     protocol: Literal["babel", "batman-adv"] | None = None
     mesh_id: ConfigText | None = None
 
@@ -176,13 +176,13 @@ class Node(Strict):
     description: ConfigText | None = None
     management: IPv4 | None = None
     mesh_address: IPv4 | None = None
-    ssh: Ssh = Ssh()
-    radios: dict[UciName, Radio] = {}
-    mesh: NodeMesh = NodeMesh()
-    access_points: list[AccessPoint] = []
-    uplinks: list[Uplink] = []
-    lan: Lan = Lan()
-    agent: Agent = Agent()
+    ssh: Ssh = Field(default_factory=Ssh)
+    radios: dict[UciName, Radio] = Field(default_factory=dict)
+    mesh: NodeMesh = Field(default_factory=NodeMesh)
+    access_points: list[AccessPoint] = Field(default_factory=list)
+    uplinks: list[Uplink] = Field(default_factory=list)
+    lan: Lan = Field(default_factory=Lan)
+    agent: Agent = Field(default_factory=Agent)
 
     @field_validator("release", mode="before")
     @classmethod
@@ -243,15 +243,15 @@ class Target(Strict):
 
 class ProbeTiers(Strict):
     gateway: bool = True
-    isp: list[Target] = []
-    domestic: list[Target] = []
-    international: list[Target] = []
-    platforms: list[Target] = []
+    isp: list[Target] = Field(default_factory=list)
+    domestic: list[Target] = Field(default_factory=list)
+    international: list[Target] = Field(default_factory=list)
+    platforms: list[Target] = Field(default_factory=list)
 
 
 class Probes(Strict):
     interval: Annotated[int, Field(ge=10, le=3600)] = 60
-    tiers: ProbeTiers = ProbeTiers()
+    tiers: ProbeTiers = Field(default_factory=ProbeTiers)
 
 
 class Service(Strict):
@@ -285,8 +285,8 @@ class Noc(Strict):
     entry: Hostname
     prometheus: Service = Service(port=9090, retention="30d")
     alertmanager: Service = Service(port=9093)
-    receivers: dict[Hostname, Receiver] = {}
-    routes: list[Route] = []
+    receivers: dict[Hostname, Receiver] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
 
 
 class InventoryFile(Strict):
@@ -294,14 +294,14 @@ class InventoryFile(Strict):
 
     network: Network
     mesh: Mesh
-    addressing: Addressing = Addressing()
-    isps: dict[Hostname, Isp] = {}
-    probes: Probes = Probes()
+    addressing: Addressing = Field(default_factory=Addressing)
+    isps: dict[Hostname, Isp] = Field(default_factory=dict)
+    probes: Probes = Field(default_factory=Probes)
     noc: Noc
-    links: list[Link] = []
-    defaults: dict[str, object] = {}
-    profiles: dict[Hostname, dict[str, object]] = {}
-    nodes: dict[str, object] = {}
+    links: list[Link] = Field(default_factory=list)
+    defaults: dict[str, object] = Field(default_factory=dict)
+    profiles: dict[Hostname, dict[str, object]] = Field(default_factory=dict)
+    nodes: dict[str, object] = Field(default_factory=dict)
 
 
 SECRET_TYPES = (EnvSecret, FileSecret)

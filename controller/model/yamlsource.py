@@ -29,38 +29,94 @@ except AttributeError:  # PyYAML built without libyaml: same behaviour, slower
     _BaseLoader = yaml.SafeLoader
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_NULLS = frozenset({"~", "null", "Null", "NULL", ""})
+_INT_RE = re.compile(r"(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)\Z")
 
 
 class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    """SafeLoader with YAML-1.2-like scalars that records duplicate keys."""
+    """Safe loader whose plain scalars follow YAML 1.2's core schema (minus floats)."""
 
-    duplicates: list[tuple[yaml.Node, str]]
+    def resolve(self, kind: type[yaml.Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is yaml.ScalarNode:
+            if implicit[0]:
+                if value in _BOOLS:
+                    return _BOOL
+                if value in _NULLS:
+                    return _NULL
+                if _INT_RE.match(value):
+                    return _INT
+                if value == "<<":
+                    return _MERGE_TAG
+            return _STR
+        return _SEQ if kind is yaml.SequenceNode else _MAP
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
-                continue
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                self.duplicates.append((key_node, str(key)))
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
+class _Builder:
+    """Python data from a composed node tree; duplicate keys recorded, not lost silently.
 
-_StrictLoader.yaml_implicit_resolvers = {}
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?(?:0|[1-9][0-9]*)|0x[0-9a-fA-F]+)$"),
-    list("-+0123456789"),
-)
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
-)
-_StrictLoader.add_implicit_resolver(_MERGE_TAG, re.compile(r"^(?:<<)$"), ["<"])
+    A direct walk is about twice as fast as PyYAML's generic constructor, which
+    matters for 10,000-node inventories. Unusual tags fall back to PyYAML.
+    """
+
+    def __init__(self, loader: _StrictLoader) -> None:
+        self.loader = loader
+        self.duplicates: list[yaml.Node] = []
+        self.flattened: set[int] = set()
+
+    def build(self, node: yaml.Node) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _MAP:
+            return self._mapping(node)
+        if tag == _SEQ:
+            return [self.build(item) for item in node.value]
+        if tag == _INT:
+            try:
+                return int(node.value, 0)
+            except ValueError:  # beyond Python's digit limit: no real setting is that long
+                return node.value
+        if tag == _BOOL:
+            return _BOOLS[node.value]
+        if tag == _NULL and node.value in _NULLS:
+            return None
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.Node) -> dict[Any, Any]:
+        check = id(node) not in self.flattened
+        if any(key.tag == _MERGE_TAG for key, _ in node.value):
+            explicit = [key for key, _ in node.value if key.tag == _STR]
+            self._record_duplicates(explicit)
+            self.loader.flatten_mapping(node)  # `<<` entries first, so explicit keys win
+            self.flattened.add(id(node))
+            check = False
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = self.build(key_node)
+            try:
+                repeated = key in out
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark, "found an unhashable key",
+                    key_node.start_mark) from None
+            if repeated and check:
+                self.duplicates.append(key_node)
+            out[key] = self.build(value_node)
+        return out
+
+    def _record_duplicates(self, keys: list[yaml.Node]) -> None:
+        seen: set[str] = set()
+        for key_node in keys:
+            if key_node.value in seen:
+                self.duplicates.append(key_node)
+            seen.add(key_node.value)
 
 
 @dataclass
@@ -99,10 +155,10 @@ def load_file(path: Path, display: str) -> LoadResult:
 
 def load_text(text: str, display: str) -> LoadResult:
     loader = _StrictLoader(text)
-    loader.duplicates = []
+    builder = _Builder(loader)
     try:
         root = loader.get_single_node()
-        data = loader.construct_document(root) if root is not None else None
+        data = builder.build(root) if root is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
@@ -117,11 +173,11 @@ def load_text(text: str, display: str) -> LoadResult:
     problems = [
         Problem(
             _mark(display, node),
-            _path_of(root, node) or key,
+            _path_of(root, node) or str(node.value),
             "duplicate key: only one value can count",
             "remove or rename one of the duplicates",
         )
-        for node, key in loader.duplicates
+        for node in builder.duplicates
     ]
     problems.sort(key=lambda problem: problem.location)
     return LoadResult(YamlDocument(display, data, root), problems)
