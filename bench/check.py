@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_network import write  # noqa: E402
+from gen_network import write
 
 TARGET_S = 3.0
 
@@ -35,8 +35,9 @@ def main() -> None:
         times = []
         for run in range(args.runs):
             start = time.perf_counter()
-            proc = subprocess.run([meshkeeper, "check", "-i", str(inv)], capture_output=True,
-                                  text=True, check=False)
+            proc = subprocess.run(
+                [meshkeeper, "check", "-i", str(inv)], capture_output=True, text=True, check=False
+            )
             elapsed = time.perf_counter() - start
             if proc.returncode != 0:
                 sys.exit(f"check failed:\n{proc.stderr[-2000:]}")
@@ -44,8 +45,10 @@ def main() -> None:
             print(f"run {run + 1}: {elapsed:.2f} s")
     median = statistics.median(times)
     verdict = "meets" if median < TARGET_S else "MISSES"
-    print(f"meshkeeper check, {args.nodes} nodes: median {median:.2f} s "
-          f"({verdict} the {TARGET_S:.0f} s target)")
+    print(
+        f"meshkeeper check, {args.nodes} nodes: median {median:.2f} s "
+        f"({verdict} the {TARGET_S:.0f} s target)"
+    )
 
 
 if __name__ == "__main__":

@@ -19,24 +19,40 @@ RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
 def network(count: int) -> dict[str, object]:
     return {
         "network": {"name": "bench", "country": "KE", "timezone": "Africa/Nairobi"},
-        "mesh": {"protocol": "babel", "mesh_id": "bench-mesh", "key": {"file": "mesh.key"},
-                 "band": "5g", "channel": 36, "htmode": "VHT40"},
+        "mesh": {
+            "protocol": "babel",
+            "mesh_id": "bench-mesh",
+            "key": {"file": "mesh.key"},
+            "band": "5g",
+            "channel": 36,
+            "htmode": "VHT40",
+        },
         "addressing": {"mesh": "10.64.0.0/16", "lan": "10.128.0.0/9", "lan_prefix": 25},
         "isps": {"isp-a": {}, "isp-b": {}},
-        "probes": {"interval": 60, "tiers": {
-            "international": [{"name": "intl", "address": "198.18.0.53", "kinds": ["icmp", "dns"]}],
-        }},
+        "probes": {
+            "interval": 60,
+            "tiers": {
+                "international": [
+                    {"name": "intl", "address": "198.18.0.53", "kinds": ["icmp", "dns"]}
+                ],
+            },
+        },
         "noc": {"address": "10.64.255.250", "entry": "node-00001"},
         "defaults": {
             "release": "23.05",
-            "radios": {"radio0": {"band": "2g", "channel": 6, "htmode": "HT20"},
-                       "radio1": {"band": "5g", "htmode": "VHT40"}},
+            "radios": {
+                "radio0": {"band": "2g", "channel": 6, "htmode": "HT20"},
+                "radio1": {"band": "5g", "htmode": "VHT40"},
+            },
             "mesh": {"radio": "radio1"},
             "access_points": [{"ssid": "Community", "radios": ["radio0"]}],
             "lan": {"ports": ["lan1", "lan2"]},
         },
-        "profiles": {"gateway": {"role": "gateway"}, "relay": {"role": "relay", "access_points": []},
-                     "leaf": {"role": "leaf"}},
+        "profiles": {
+            "gateway": {"role": "gateway"},
+            "relay": {"role": "relay", "access_points": []},
+            "leaf": {"role": "leaf"},
+        },
     }
 
 
@@ -51,7 +67,8 @@ def nodes(count: int) -> tuple[dict[str, object], list[dict[str, str]]]:
             node["uplinks"] = [{"isp": "isp-a" if i % 200 == 1 else "isp-b", "proto": "dhcp"}]
         else:
             node["profile"] = "relay" if i % 7 == 0 else "leaf"
-            parent = i - 1 if i % 100 != 2 else i - 1
+            gateway = i - (i - 1) % 100  # each block of 100 hangs off its gateway as a tree
+            parent = gateway + (i - gateway - 1) // 3
             links.append({"a": f"node-{parent:05d}", "b": name})
             if i > 3 and i % 5 == 0:
                 links.append({"a": f"node-{i - 3:05d}", "b": name})
@@ -64,8 +81,9 @@ def write(out: Path, count: int) -> None:
     (out / "mesh.key").write_text("bench-mesh-key-1234\n", encoding="utf-8")
     (out / "network.yaml").write_text(yaml.safe_dump(network(count), sort_keys=False))
     node_map, links = nodes(count)
-    (out / "nodes.yaml").write_text(yaml.safe_dump({"nodes": node_map, "links": links},
-                                                   sort_keys=False))
+    (out / "nodes.yaml").write_text(
+        yaml.safe_dump({"nodes": node_map, "links": links}, sort_keys=False)
+    )
 
 
 def main() -> None:

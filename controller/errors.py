@@ -47,8 +47,11 @@ class Problem:
         field = f" {self.field}:" if self.field else ""
         line = f"{self.location}:{field} {self.what} — {self.todo}"
         # One problem, one line, whatever odd text the inventory held.
-        return line if line.isprintable() else "".join(
-            c if c.isprintable() else repr(c)[1:-1] for c in line)
+        return (
+            line
+            if line.isprintable()
+            else "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+        )
 
 
 class InventoryError(MeshkeeperError):

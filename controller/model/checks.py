@@ -7,14 +7,15 @@ they are listed in CHECKS and all run, so the operator sees every problem.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import zoneinfo
 from collections import deque
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
-from controller.errors import Problem, SecretError
+from controller.errors import Location, Problem, SecretError
 from controller.model import regdomain
 from controller.model.inventory import Inventory
+from controller.model.messages import one_of
 from controller.model.plan import SlotConflict, capacity
 from controller.model.schema import RELEASES
 from controller.model.sources import Path, dotted
@@ -28,9 +29,49 @@ def _at(inv: Inventory, path: Path, what: str, todo: str) -> Problem:
     return Problem(inv.sources.locate(path), dotted(path), what, todo)
 
 
+@dataclass(frozen=True)
+class NodeProblem(Problem):
+    """A problem of one node; several nodes sharing one cause are reported once."""
+
+    node: str = ""
+
+
 def _at_node(inv: Inventory, name: str, path: Path, what: str, todo: str) -> Problem:
     location, shown = inv.sources.locate_layered(inv.node_layers(name), path)
-    return Problem(location, dotted(shown), what, todo)
+    return NodeProblem(location, dotted(shown), what, todo, node=name)
+
+
+def _merge_shared(found: list[Problem]) -> list[Problem]:
+    """One line for a cause set in defaults or a profile, naming the nodes it affects."""
+    groups: dict[tuple[Location, str, str, str], list[str]] = {}
+    out: list[Problem] = []
+    for problem in found:
+        if isinstance(problem, NodeProblem) and not problem.field.startswith("nodes."):
+            key = (problem.location, problem.field, problem.what, problem.todo)
+            if key not in groups:
+                groups[key] = []
+                out.append(problem)
+            groups[key].append(problem.node)
+        else:
+            out.append(problem)
+    merged: list[Problem] = []
+    for problem in out:
+        if isinstance(problem, NodeProblem) and not problem.field.startswith("nodes."):
+            nodes = groups[(problem.location, problem.field, problem.what, problem.todo)]
+            shown = ", ".join(nodes[:5]) + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
+            problem = Problem(
+                problem.location,
+                problem.field,
+                f"{problem.what} (on {shown})",
+                problem.todo,
+            )
+        merged.append(problem)
+    return merged
+
+
+def _node_todo(inv: Inventory, name: str) -> str:
+    todo = one_of(name, [*inv.nodes, *inv.invalid_nodes], "nodes")
+    return todo if todo.startswith("did you mean") else f"add the node or fix the name ({todo})"
 
 
 def check_plan(inv: Inventory) -> Found:
@@ -62,20 +103,54 @@ def check_plan(inv: Inventory) -> Found:
 
 
 def check_unique_addresses(inv: Inventory) -> Found:
-    owners: dict[ipaddress.IPv4Address, str] = {ipaddress.IPv4Address(inv.noc.address): "the NOC"}
+    """Explicit addresses must not collide; planned ones collide only through a slot
+    conflict, which check_plan reports once."""
+    noc = ipaddress.IPv4Address(inv.noc.address)
+    owners: dict[ipaddress.IPv4Address, tuple[str, Path | None]] = {}
     for name, plan in sorted(inv.plan.items()):
-        fields = (("mesh_address",), ("management",))
-        for field, address in zip(fields, (plan.mesh_address, plan.management), strict=True):
+        node = inv.nodes[name]
+        candidates: list[tuple[Path, ipaddress.IPv4Address, bool]] = [
+            (("mesh_address",), plan.mesh_address, node.mesh_address is not None)
+        ]
+        if node.management is not None and plan.management != plan.mesh_address:
+            candidates.append((("management",), plan.management, True))
+        for field, address, explicit in candidates:
+            if address == noc:
+                if explicit:
+                    yield _at_node(
+                        inv,
+                        name,
+                        field,
+                        f"address {address} is the NOC's address",
+                        "give each node and the NOC its own address",
+                    )
+                else:
+                    yield _at(
+                        inv,
+                        ("noc", "address"),
+                        f"{address} is also the planned address of {name}",
+                        "choose a NOC address outside the node slots (or give the node an id)",
+                    )
+                continue
             other = owners.get(address)
-            if other is not None and other != name:
+            if other is None:
+                owners[address] = (name, field if explicit else None)
+            elif other[0] != name and other[1] is not None:
+                yield _at_node(
+                    inv,
+                    other[0],
+                    other[1],
+                    f"address {address} is also used by {name}",
+                    "give each node and the NOC its own address",
+                )
+            elif other[0] != name and explicit:
                 yield _at_node(
                     inv,
                     name,
                     field,
-                    f"address {address} is also used by {other}",
+                    f"address {address} is also used by {other[0]}",
                     "give each node and the NOC its own address",
                 )
-            owners.setdefault(address, name)
 
 
 def check_subnets(inv: Inventory) -> Found:
@@ -89,16 +164,23 @@ def check_subnets(inv: Inventory) -> Found:
             "choose separate pools for mesh addresses and LANs",
         )
     spans = sorted((plan.lan_subnet, name) for name, plan in inv.plan.items())
-    for (net, name), (next_net, next_name) in itertools.pairwise(spans):
-        if net.overlaps(next_net):
-            yield _at_node(
-                inv,
-                next_name,
-                ("lan", "subnet"),
-                f"LAN {next_net} overlaps the LAN {net} of {name}",
-                "give each node its own LAN subnet (or drop lan.subnet to plan it)",
-            )
+    reach: tuple[ipaddress.IPv4Network, str] | None = None  # the LAN reaching furthest so far
     for net, name in spans:
+        if reach is not None and net.network_address <= reach[0].broadcast_address:
+            other_net, other = reach
+            # Planned LANs only meet through a slot conflict, which check_plan reports.
+            explicit = name if inv.nodes[name].lan.subnet else other
+            if inv.nodes[explicit].lan.subnet:
+                peer, peer_net = (other, other_net) if explicit == name else (name, net)
+                yield _at_node(
+                    inv,
+                    explicit,
+                    ("lan", "subnet"),
+                    f"LAN {inv.plan[explicit].lan_subnet} overlaps the LAN {peer_net} of {peer}",
+                    "give each node its own LAN subnet",
+                )
+        if reach is None or net.broadcast_address > reach[0].broadcast_address:
+            reach = (net, name)
         if net.overlaps(mesh):
             yield _at_node(
                 inv,
@@ -132,7 +214,7 @@ def check_links(inv: Inventory) -> Found:
                     inv,
                     ("links", index, end),
                     f"names unknown node {name!r}",
-                    "add the node or fix the name",
+                    _node_todo(inv, name),
                 )
         if link.a == link.b:
             yield _at(
@@ -147,7 +229,7 @@ def check_links(inv: Inventory) -> Found:
             yield _at(
                 inv,
                 ("links", index),
-                f"repeats link {seen[pair]} ({link.a}–{link.b})",
+                f"repeats links[{seen[pair]}] ({link.a}–{link.b})",
                 "list each link once",
             )
         seen.setdefault(pair, index)
@@ -196,7 +278,7 @@ def check_mesh_agreement(inv: Inventory) -> Found:
                 name,
                 ("mesh", "radio"),
                 f"names radio {node.mesh.radio!r}, which the node does not have",
-                f"use one of: {', '.join(node.radios) or 'define radios first'}",
+                one_of(node.mesh.radio or "", node.radios, "radios", suggest=False),
             )
             continue
         path: Path = ("radios", node.mesh.radio)
@@ -204,8 +286,8 @@ def check_mesh_agreement(inv: Inventory) -> Found:
             yield _at_node(
                 inv,
                 name,
-                (*path, "band"),
-                f"carries the mesh on {radio.band} but the mesh is on {mesh.band}",
+                ("mesh", "radio"),
+                f"{node.mesh.radio} is on {radio.band} but the mesh is on {mesh.band}",
                 "use a radio of the mesh's band for mesh.radio",
             )
         elif isinstance(radio.channel, int) and radio.channel != mesh.channel:
@@ -278,7 +360,7 @@ def check_access_points(inv: Inventory) -> Found:
                         name,
                         ("access_points", index, "radios"),
                         f"names radio {radio!r}, which the node does not have",
-                        f"use one of: {', '.join(node.radios) or 'define radios first'}",
+                        one_of(radio, node.radios, "radios", suggest=False),
                     )
 
 
@@ -288,9 +370,9 @@ def check_uplinks(inv: Inventory) -> Found:
             yield _at_node(
                 inv,
                 name,
-                ("role",),
-                "is a gateway without uplinks",
-                "add an uplink (isp, proto) or give it another role",
+                ("uplinks",),
+                "a gateway needs at least one uplink",
+                "add an uplink (isp, proto) or give the node another role",
             )
         if node.role != "gateway" and node.uplinks:
             yield _at_node(
@@ -307,7 +389,7 @@ def check_uplinks(inv: Inventory) -> Found:
                     name,
                     ("uplinks", index, "isp"),
                     f"names unknown ISP {uplink.isp!r}",
-                    f"use one of: {', '.join(inv.isps) or 'define isps first'}",
+                    one_of(uplink.isp, inv.isps, "isps"),
                 )
 
 
@@ -367,7 +449,7 @@ def check_noc(inv: Inventory) -> Found:
             inv,
             ("noc", "entry"),
             f"names unknown node {inv.noc.entry!r}",
-            "name the node the NOC is plugged into",
+            _node_todo(inv, inv.noc.entry),
         )
     for index, route in enumerate(inv.noc.routes):
         if route.receiver not in inv.noc.receivers:
@@ -375,7 +457,7 @@ def check_noc(inv: Inventory) -> Found:
                 inv,
                 ("noc", "routes", index, "receiver"),
                 f"names unknown receiver {route.receiver!r}",
-                f"use one of: {', '.join(inv.noc.receivers) or 'define receivers first'}",
+                one_of(route.receiver, inv.noc.receivers, "receivers"),
             )
 
 
@@ -398,7 +480,7 @@ def check_probes(inv: Inventory) -> Found:
                     inv,
                     (*path, "isp"),
                     f"names unknown ISP {target.isp!r}",
-                    f"use one of: {', '.join(inv.isps) or 'define isps first'}",
+                    one_of(target.isp, inv.isps, "isps"),
                 )
 
 
@@ -471,4 +553,4 @@ def check_inventory(inv: Inventory, *, resolve_secrets: bool) -> list[Problem]:
     found = [problem for check in CHECKS for problem in check(inv)]
     if resolve_secrets:
         found.extend(check_secrets(inv))
-    return found
+    return _merge_shared(found)

@@ -11,6 +11,7 @@ at once; nothing is written.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from controller.errors import InventoryError, Location, Problem
 from controller.model.inventory import Inventory
-from controller.model.messages import validation_problems
+from controller.model.messages import one_of, validation_problems
 from controller.model.schema import InventoryFile, Node
 from controller.model.sources import Path as FieldPath
 from controller.model.sources import Sources, dotted
@@ -70,11 +71,18 @@ def load_inventory(path: Path | None = None, *, resolve_secrets: bool = False) -
     root = path if path is not None else default_path()
     problems: list[Problem] = []
     sources = Sources(fallback=str(root))
-    merged = _merge(root, inventory_files(root), sources, problems)
-    top = _validate(InventoryFile, merged, (), sources, problems)
+    files = inventory_files(root)
+    merged = _merge(root, files, sources, problems)
+    top_problems: list[Problem] = []
+    top = _validate(InventoryFile, merged, (), sources, top_problems)
+    if len(sources.documents) < len(files):
+        # A file that does not parse may hold the sections reported missing: its own
+        # error is the one to fix first.
+        top_problems = [p for p in top_problems if not _missing_section(p)]
+    problems.extend(top_problems)
+    nodes = _resolve_nodes(_node_sources(top, merged), sources, problems)
     if top is None:
         raise InventoryError(problems)
-    nodes = _resolve_nodes(top, sources, problems)
     inventory = Inventory.build(root if root.is_dir() else root.parent, top, nodes, sources)
     from controller.model.checks import check_inventory
 
@@ -82,6 +90,32 @@ def load_inventory(path: Path | None = None, *, resolve_secrets: bool = False) -
     if problems:
         raise InventoryError(problems)
     return inventory
+
+
+def _missing_section(problem: Problem) -> bool:
+    return problem.what == "is required" and "." not in problem.field
+
+
+@dataclass(frozen=True)
+class NodeSources:
+    """What node layering needs; taken from the raw merge when the top level is invalid,
+    so node problems are reported even then."""
+
+    defaults: dict[str, Any]
+    profiles: dict[str, Any]
+    nodes: dict[str, Any]
+
+
+def _node_sources(top: InventoryFile | None, merged: dict[str, Any]) -> NodeSources:
+    if top is not None:
+        return NodeSources(top.defaults, dict(top.profiles), top.nodes)
+
+    def mapping(key: str) -> dict[str, Any]:
+        value = merged.get(key)
+        return value if isinstance(value, dict) else {}
+
+    profiles = {k: v for k, v in mapping("profiles").items() if isinstance(v, dict)}
+    return NodeSources(mapping("defaults"), profiles, mapping("nodes"))
 
 
 def _display(path: Path) -> str:
@@ -198,9 +232,7 @@ def deep_merge(base: Any, over: Any) -> Any:
     return out
 
 
-def _resolve_nodes(
-    top: InventoryFile, sources: Sources, problems: list[Problem]
-) -> dict[str, Node]:
+def _resolve_nodes(top: NodeSources, sources: Sources, problems: list[Problem]) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     seen: set[tuple[Location, str, str]] = set()
     for name, raw in top.nodes.items():
@@ -244,19 +276,18 @@ Layer = tuple[FieldPath, dict[str, Any]]
 
 
 def _layers(
-    top: InventoryFile, name: str, raw: dict[str, Any], sources: Sources, problems: list[Problem]
+    top: NodeSources, name: str, raw: dict[str, Any], sources: Sources, problems: list[Problem]
 ) -> list[Layer] | None:
     layers: list[Layer] = [(("nodes", name), raw)]
     profile = raw.get("profile")
     if profile is not None:
         if not isinstance(profile, str) or profile not in top.profiles:
-            known = ", ".join(sorted(top.profiles)) or "none defined"
             problems.append(
                 Problem(
                     sources.locate(("nodes", name, "profile")),
                     f"nodes.{name}.profile",
                     f"{profile!r} is not a known profile",
-                    f"use one of: {known}",
+                    one_of(str(profile), list(top.profiles), "profiles"),
                 )
             )
             return None

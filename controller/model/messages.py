@@ -167,3 +167,19 @@ def _suggest(name: str, allowed: list[str]) -> str:
     if allowed:
         return f"remove it or use one of: {', '.join(allowed)}"
     return "remove it"
+
+
+def one_of(name: str, known: Iterable[str], what: str, *, suggest: bool = True) -> str:
+    """The todo for an unknown name: the likely intended one, or the choices.
+
+    `suggest=False` for numbered names (radio0, radio1) where "close" means nothing.
+    """
+    choices = sorted(known)
+    lowered = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), lowered, n=1, cutoff=0.75) if suggest else []
+    if close:
+        return f"did you mean {lowered[close[0]]!r}?"
+    if not choices:
+        return f"define {what} first"
+    shown = ", ".join(choices[:8]) + (", ..." if len(choices) > 8 else "")
+    return f"use one of: {shown}"

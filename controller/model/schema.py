@@ -115,15 +115,21 @@ class Uplink(Strict):
 
     @model_validator(mode="after")
     def _proto_fields(self) -> Uplink:
-        if self.proto == "static" and (self.address is None or self.gateway is None):
-            raise ValueError("proto 'static' needs address and gateway — add both")
+        missing = [f for f in ("address", "gateway") if getattr(self, f) is None]
+        if self.proto == "static" and missing:
+            raise ValueError(
+                f"proto 'static' needs address and gateway — add {' and '.join(missing)}"
+            )
         if self.proto != "static" and (self.address or self.gateway):
             raise ValueError(
                 f"address/gateway are only used with proto 'static', not {self.proto!r} — "
                 "remove them or set proto: static"
             )
-        if self.proto == "pppoe" and (self.username is None or self.password is None):
-            raise ValueError("proto 'pppoe' needs username and password — add both")
+        missing = [f for f in ("username", "password") if getattr(self, f) is None]
+        if self.proto == "pppoe" and missing:
+            raise ValueError(
+                f"proto 'pppoe' needs username and password — add {' and '.join(missing)}"
+            )
         return self
 
 

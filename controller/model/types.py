@@ -95,7 +95,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 class Strict(BaseModel):
     """Base of every inventory model: unknown keys are errors (a typo is never ignored)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: `isolate: yes` or `id: '3'` is an error, not a silent coercion.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class EnvSecret(Strict):
@@ -121,6 +122,11 @@ def _secret_shape(value: Any) -> Any:
         return value
     if isinstance(value, dict) and len(value) == 1 and ("env" in value or "file" in value):
         return value
+    if isinstance(value, dict) and ("env" in value or "file" in value):
+        raise ValueError(
+            "is a reference with more than one key — write exactly one of {env: NAME} or "
+            "{file: PATH}"
+        )
     raise ValueError(
         "must be a reference, never the secret itself — write {env: NAME} or {file: PATH} "
         "and keep the secret out of the inventory"

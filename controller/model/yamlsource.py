@@ -104,8 +104,11 @@ class _Builder:
                 repeated = key in out
             except TypeError:
                 raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark, "found an unhashable key",
-                    key_node.start_mark) from None
+                    "while constructing a mapping",
+                    node.start_mark,
+                    "found an unhashable key",
+                    key_node.start_mark,
+                ) from None
             if repeated and check:
                 self.duplicates.append(key_node)
             out[key] = self.build(value_node)
@@ -163,6 +166,10 @@ def load_text(text: str, display: str) -> LoadResult:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         what = f"is not valid YAML: {exc.problem or exc.context}"
+        start = exc.context_mark
+        if exc.problem and exc.context and start is not None and start is not mark:
+            # e.g. an unclosed `{`: say where it opened, not only where the parser gave up
+            what += f" ({exc.context} at line {start.line + 1}, column {start.column + 1})"
         return _fail(display, line, col, what, "fix the YAML syntax at this position")
     except yaml.YAMLError as exc:
         return _fail(display, 0, 0, f"is not valid YAML: {exc}", "fix the YAML syntax")

@@ -21,7 +21,10 @@ from controller.model.load import load_inventory
 from tests.conftest import EXAMPLE
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**40), 2**40), st.text(max_size=40),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.text(max_size=40),
     st.sampled_from(["radio0", "gw-market", "5g", "23.05", "babel", "10.31.0.1", "{env: X}"]),
 )
 values = st.recursive(
@@ -32,7 +35,8 @@ values = st.recursive(
     max_leaves=20,
 )
 settings_ = settings(
-    max_examples=120, deadline=None,
+    max_examples=120,
+    deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
@@ -122,8 +126,9 @@ def test_mutations_of_the_example_give_only_inventory_errors(
         target.write_text(original, encoding="utf-8")
 
 
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=values)
 def test_cli_never_prints_a_traceback(tmp_path: Path, data: Any) -> None:
     folder = tmp_path / "cli"

@@ -18,8 +18,9 @@ MESHKEEPER = [sys.executable, "-m", "controller"]
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*MESHKEEPER, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, check=False)
+    return subprocess.run(
+        [*MESHKEEPER, *args], cwd=cwd, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_committed_schema_is_in_sync() -> None:
@@ -49,18 +50,30 @@ def test_check_reports_located_problems_and_exits_2(example_copy: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == ""
     lines = result.stderr.splitlines()
-    assert lines[0] == (f"{nodes}:39:5: nodes.leaf-bus-stop.chanel: is not a known field — "
-                        "remove it or use one of: access_points, agent, description, id, lan, "
-                        "management, mesh, mesh_address, model, profile, radios, release, "
-                        "role, ssh, uplinks")
+    assert lines[0] == (
+        f"{nodes}:39:5: nodes.leaf-bus-stop.chanel: is not a known field — "
+        "remove it or use one of: access_points, agent, description, id, lan, "
+        "management, mesh, mesh_address, model, profile, radios, release, "
+        "role, ssh, uplinks"
+    )
     assert lines[-1] == "1 problem(s) in the inventory"
     assert "Traceback" not in result.stderr
 
 
 def test_inventory_env_variable_is_honoured(tmp_path: Path) -> None:
-    result = subprocess.run([*MESHKEEPER, "check"], cwd=tmp_path, capture_output=True, text=True,
-                            env={"MESHKEEPER_INVENTORY": str(EXAMPLE), "PATH": "/usr/bin:/bin",
-                                 "PYTHONPATH": str(ROOT)}, timeout=60, check=False)
+    result = subprocess.run(
+        [*MESHKEEPER, "check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={
+            "MESHKEEPER_INVENTORY": str(EXAMPLE),
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+        },
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -69,7 +82,8 @@ def test_missing_inventory_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.splitlines()[0] == (
         f"{tmp_path / 'nowhere'}: no inventory here — pass --inventory PATH, set "
-        "MESHKEEPER_INVENTORY, or run where ./inventory is")
+        "MESHKEEPER_INVENTORY, or run where ./inventory is"
+    )
 
 
 def test_inventory_show_node_redacts_nothing_secret() -> None:
@@ -98,8 +112,16 @@ def test_inventory_show_table_lists_every_node() -> None:
     result = run("inventory", "show")
     assert result.returncode == 0
     rows = result.stdout.splitlines()
-    assert rows[0].split() == ["NODE", "ROLE", "RELEASE", "PROFILE", "MESH", "ADDRESS", "LAN",
-                               "LINKS"]
+    assert rows[0].split() == [
+        "NODE",
+        "ROLE",
+        "RELEASE",
+        "PROFILE",
+        "MESH",
+        "ADDRESS",
+        "LAN",
+        "LINKS",
+    ]
     assert len(rows) == 9
 
 

@@ -1,0 +1,1 @@
+"""The practice lab: the inventory's network emulated in Linux network namespaces."""
