@@ -88,6 +88,38 @@ def inventory_show(inventory_path: Path | None, node: str | None) -> None:
 
 
 @cli.command()
+@inventory_option
+@click.option(
+    "--node",
+    "nodes",
+    multiple=True,
+    metavar="NAME",
+    help="Render only this node (repeatable). Default: every node.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path("build/config"),
+    show_default=True,
+    help="Directory to write DIR/<node>/etc/... into.",
+)
+@reports_errors
+def render(inventory_path: Path | None, nodes: tuple[str, ...], output: Path) -> None:
+    """Render each node's OpenWrt files: /etc/config/*, agent.json, authorized_keys."""
+    from controller.model.load import load_inventory
+    from controller.render.tree import render_inventory, write_tree
+
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    rendered = render_inventory(inv, nodes or None)
+    changed = write_tree(output, rendered, prune=not nodes)
+    files = sum(len(f) for f in rendered.values())
+    click.echo(
+        f"rendered {len(rendered)} node(s), {files} files into {output}/ — {len(changed)} changed"
+    )
+
+
+@cli.command()
 @click.option(
     "-o",
     "--output",

@@ -10,6 +10,25 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventory"
 
 
+LAB_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGoldenGoldenGoldenGoldenGoldenGoldenGolden0"
+    " meshkeeper-lab"
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        help="rewrite golden files from the current output instead of comparing",
+    )
+
+
+@pytest.fixture
+def update_goldens(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-goldens"))
+
+
 @pytest.fixture
 def example_copy(tmp_path: Path) -> Path:
     """A private copy of the example inventory a test may edit."""
@@ -22,4 +41,8 @@ def example_copy(tmp_path: Path) -> Path:
         else:
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(source.read_bytes())
+    # The practice lab creates this key; tests use a fixed one so output is stable.
+    key = tmp_path / ".meshkeeper" / "lab" / "controller_ed25519.pub"
+    key.parent.mkdir(parents=True)
+    key.write_text(LAB_KEY + "\n", encoding="utf-8")
     return target

@@ -76,6 +76,10 @@ class Radio(Strict):
     channel: int | Literal["auto"] | None = None
     htmode: HtMode | None = None
     txpower: Annotated[int, Field(ge=0, le=36)] | None = None
+    # Long rooftop links need the ACK timeout of their length (metres).
+    distance: Annotated[int, Field(ge=1, le=100000)] | None = None
+    # Board-specific: how OpenWrt finds the radio (as in the board's stock config).
+    path: ConfigText | None = None
     disabled: bool = False
 
 
@@ -157,6 +161,16 @@ class Ssh(Strict):
         return value
 
 
+class Switch(Strict):
+    """swconfig boards (19.07, and 21.02 targets not yet on DSA): the switch VLANs.
+
+    The board's stock `config switch_vlan` port lists, e.g. {1: "0t 2 3 4 5", 2: "0t 1"}.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_]{1,15}$")] = "switch0"
+    vlans: dict[Annotated[int, Field(ge=1, le=4094)], ConfigText]
+
+
 class NodeMesh(Strict):
     enabled: bool = True
     radio: UciName | None = None
@@ -189,6 +203,7 @@ class Node(Strict):
     uplinks: list[Uplink] = Field(default_factory=list)
     lan: Lan = Field(default_factory=Lan)
     agent: Agent = Field(default_factory=Agent)
+    switch: Switch | None = None
 
     @field_validator("release", mode="before")
     @classmethod
@@ -289,6 +304,9 @@ class Noc(Strict):
     host: Hostname = "noc"
     address: IPv4
     entry: Hostname
+    # The entry node's port the NOC's cable plugs into; that node routes the
+    # NOC's address into the mesh.
+    port: DeviceName = "lan4"
     prometheus: Service = Service(port=9090, retention="30d")
     alertmanager: Service = Service(port=9093)
     receivers: dict[Hostname, Receiver] = Field(default_factory=dict)

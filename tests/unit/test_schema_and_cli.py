@@ -54,7 +54,7 @@ def test_check_reports_located_problems_and_exits_2(example_copy: Path) -> None:
         f"{nodes}:39:5: nodes.leaf-bus-stop.chanel: is not a known field — "
         "remove it or use one of: access_points, agent, description, id, lan, "
         "management, mesh, mesh_address, model, profile, radios, release, "
-        "role, ssh, uplinks"
+        "role, ssh, switch, uplinks"
     )
     assert lines[-1] == "1 problem(s) in the inventory"
     assert "Traceback" not in result.stderr
