@@ -70,8 +70,9 @@ def nodes(count: int) -> tuple[dict[str, object], list[dict[str, str]]]:
             gateway = i - (i - 1) % 100  # each block of 100 hangs off its gateway as a tree
             parent = gateway + (i - gateway - 1) // 3
             links.append({"a": f"node-{parent:05d}", "b": name})
-            if i > 3 and i % 5 == 0:
-                links.append({"a": f"node-{i - 3:05d}", "b": name})
+            cross = i - 3
+            if i % 5 == 0 and cross > gateway and cross != parent:
+                links.append({"a": f"node-{cross:05d}", "b": name})
         out[name] = node
     return out, links
 
