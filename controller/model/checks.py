@@ -12,15 +12,14 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from controller.errors import Location, Problem, SecretError
+from controller.errors import Location, Problem
 from controller.model import regdomain
 from controller.model.inventory import Inventory
 from controller.model.messages import one_of
 from controller.model.plan import SlotConflict, capacity
 from controller.model.schema import RELEASES
+from controller.model.secret_checks import check_secrets
 from controller.model.sources import Path, dotted
-from controller.model.types import EnvSecret, FileSecret
-from controller.secrets import resolve
 
 Found = Iterator[Problem]
 
@@ -484,52 +483,17 @@ def check_probes(inv: Inventory) -> Found:
                 )
 
 
-def _key_problem(secret: str, encryption: str) -> str | None:
-    if (
-        encryption == "psk2"
-        and len(secret) == 64
-        and all(c in "0123456789abcdefABCDEF" for c in secret)
-    ):
-        return None  # a raw 256-bit PSK in hex
-    if not 8 <= len(secret) <= 63:
-        return f"is {len(secret)} characters; {encryption} needs a passphrase of 8 to 63 characters"
-    return None
-
-
-def check_secrets(inv: Inventory) -> Found:
-    """Resolve every secret (nothing is printed) to check it exists and is long enough."""
-    refs: list[tuple[Path, str, EnvSecret | FileSecret, str | None]] = []
-    if inv.mesh.key is not None:
-        refs.append((("mesh", "key"), "", inv.mesh.key, "sae"))
+def check_ssh(inv: Inventory) -> Found:
     for name, node in sorted(inv.nodes.items()):
-        for index, ap in enumerate(node.access_points):
-            if ap.key is not None:
-                refs.append((("access_points", index, "key"), name, ap.key, ap.encryption))
-        for index, uplink in enumerate(node.uplinks):
-            if uplink.password is not None:
-                refs.append((("uplinks", index, "password"), name, uplink.password, None))
-    for receiver, spec in sorted(inv.noc.receivers.items()):
-        if spec.webhook is not None:
-            refs.append((("noc", "receivers", receiver, "webhook"), "", spec.webhook, None))
-    checked: dict[EnvSecret | FileSecret, str | SecretError] = {}
-    for path, owner, ref, encryption in refs:
-        if ref not in checked:
-            try:
-                checked[ref] = resolve(ref, inv.root).reveal()
-            except SecretError as exc:
-                checked[ref] = exc
-        result = checked[ref]
-        if isinstance(result, SecretError):
-            what, _, todo = str(result).partition(" — ")
-            problem = (what, todo)
-        elif encryption is not None and (short := _key_problem(result, encryption)):
-            problem = (short, "use a longer key")
-        else:
-            continue
-        if owner:
-            yield _at_node(inv, owner, path, *problem)
-        else:
-            yield _at(inv, path, *problem)
+        if not node.ssh.authorized_keys:
+            yield _at_node(
+                inv,
+                name,
+                ("ssh", "authorized_keys"),
+                "no key may log in: password login is off, so after a push nobody "
+                "could reach this router",
+                "list at least one public key",
+            )
 
 
 CHECKS: tuple[Callable[[Inventory], Found], ...] = (
@@ -546,11 +510,12 @@ CHECKS: tuple[Callable[[Inventory], Found], ...] = (
     check_timezone,
     check_noc,
     check_probes,
+    check_ssh,
 )
 
 
 def check_inventory(inv: Inventory, *, resolve_secrets: bool) -> list[Problem]:
     found = [problem for check in CHECKS for problem in check(inv)]
     if resolve_secrets:
-        found.extend(check_secrets(inv))
+        found.extend(check_secrets(inv, _at, _at_node))
     return _merge_shared(found)

@@ -37,8 +37,8 @@ def test_schema_flags_unknown_keys_but_requires_nothing() -> None:
     assert "required" not in json.dumps(schema)
 
 
-def test_check_accepts_the_example() -> None:
-    result = run("check")
+def test_check_accepts_the_example(example_copy: Path) -> None:
+    result = run("check", cwd=example_copy.parent)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "riverside: 8 nodes, 11 links — ok\n"
 
@@ -60,14 +60,14 @@ def test_check_reports_located_problems_and_exits_2(example_copy: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_inventory_env_variable_is_honoured(tmp_path: Path) -> None:
+def test_inventory_env_variable_is_honoured(tmp_path: Path, example_copy: Path) -> None:
     result = subprocess.run(
         [*MESHKEEPER, "check"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         env={
-            "MESHKEEPER_INVENTORY": str(EXAMPLE),
+            "MESHKEEPER_INVENTORY": str(example_copy),
             "PATH": "/usr/bin:/bin",
             "PYTHONPATH": str(ROOT),
         },
