@@ -25,7 +25,8 @@ import re
 from dataclasses import dataclass, field
 from typing import NoReturn, TypeAlias
 
-from controller.errors import UciError
+from controller.uci_lexer import MAX_SHOWN as _MAX_SHOWN
+from controller.uci_lexer import Lexer
 
 __all__ = [
     "OptionValue",
@@ -80,12 +81,6 @@ _TYPE_UNSAFE = re.compile(r"['\"#;\\]")
 # which cannot be written as UTF-8.
 _BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _ANONYMOUS = re.compile(r"cfg[0-9a-f]{6,}")
-
-_SPACE = frozenset(" \t\n\v\f\r")  # C isspace() in the "C" locale
-_PLAIN_STOP = re.compile(r"[ \t\n\v\f\r'\"#;\\]")  # parse_str() looks at these
-_DQ_STOP = re.compile(r'["\\]')
-_TOKEN_STOP = re.compile(r"[ \t]")  # strtok(line, " \t") delimiters
-_MAX_SHOWN = 40
 
 
 def validate_name(name: str, what: str = "name") -> None:
@@ -211,7 +206,7 @@ def _explain_bad_text(pkg: Package) -> NoReturn:
 def parse(text: str, *, package: str, source: str = "<string>") -> Package:
     """Read /etc/config/<package> as libuci does (`uci export package`)."""
     validate_package_name(package)
-    lex = _Lexer(text, source)
+    lex = Lexer(text, source)
     doc = _Builder()
     while lex.next_line():  # uci_import()
         simple = _SIMPLE_LINE.fullmatch(lex.buf)
@@ -240,7 +235,7 @@ class _Builder:
         self.by_name: dict[str, Section] = {}  # anonymous ones under their generated name
         self.current: Section | None = None
 
-    def simple_line(self, lex: _Lexer, line: re.Match[str]) -> bool:
+    def simple_line(self, lex: Lexer, line: re.Match[str]) -> bool:
         """Apply a line _SIMPLE_LINE matched; False if it needs the full lexer."""
         command, quoted1, bare1, quoted2, bare2 = line.groups()
         if command is None:  # blank or comment
@@ -257,7 +252,7 @@ class _Builder:
             self.set_option(self.current, first, second, is_list=command == "list")
         return True
 
-    def statements(self, lex: _Lexer) -> None:
+    def statements(self, lex: Lexer) -> None:
         """uci_parse_line(): the commands of one line, separated by ';'."""
         lex.skip_space()
         while (word := lex.command()) is not None:
@@ -284,7 +279,7 @@ class _Builder:
             else:
                 lex.error("invalid command — a line starts with package, config, option or list")
 
-    def open_section(self, lex: _Lexer, type_: str, name: str) -> None:
+    def open_section(self, lex: Lexer, type_: str, name: str) -> None:
         """uci_parse_config(): a named section declared again is reopened."""
         if name:
             section = self.by_name.get(name)
@@ -312,181 +307,3 @@ class _Builder:
             old.append(value)
         else:
             options[name] = [old, value]
-
-
-class _Lexer:
-    """libuci's parse context: the buffer of the current line(s) and a position in it.
-
-    libuci edits its buffer in place; the edits that can be seen later are
-    modelled by cutting `buf` short (a NUL written at that point).
-    """
-
-    __slots__ = ("_lines", "_word_end", "buf", "line", "pos", "source")
-
-    def __init__(self, text: str, source: str) -> None:
-        self.source = source
-        parts = text.split("\n")  # fgets() splits on LF only
-        self._lines = [p + "\n" for p in parts[:-1]]
-        if parts[-1]:
-            self._lines.append(parts[-1])
-        nul = text.find("\x00")
-        if nul >= 0:
-            self.line = text.count("\n", 0, nul) + 1
-            self.error("NUL character in the file")
-        self.line = 0  # physical lines read so far; errors report this
-        self.buf = ""
-        self.pos = 0
-        self._word_end = 0
-
-    def error(self, reason: str) -> NoReturn:
-        raise UciError(self.source, self.line, reason)
-
-    def next_line(self) -> bool:
-        """Start a new command line; False at the end of the text."""
-        if self.line >= len(self._lines):
-            return False
-        self._getln()
-        return True
-
-    def _getln(self) -> None:
-        """uci_getln(): go on with the next line, or with nothing at the end.
-
-        libuci appends the line to its buffer at the current position. Nothing
-        before that position is read again (what was parsed is already copied
-        out), so the buffer restarts with the new line: a long multi-line value
-        costs linear time, not quadratic.
-        """
-        self.pos = 0
-        if self.line < len(self._lines):
-            self.buf = self._lines[self.line]
-            self.line += 1
-        else:
-            self.buf = ""
-
-    def skip_space(self) -> None:
-        buf, pos, end = self.buf, self.pos, len(self.buf)
-        while pos < end and buf[pos] in _SPACE:
-            pos += 1
-        self.pos = pos
-
-    def command(self) -> str | None:
-        """The next command word (strtok on space and tab), None at end or comment."""
-        buf, pos = self.buf, self.pos
-        while pos < len(buf) and buf[pos] in " \t":
-            pos += 1
-        stop = _TOKEN_STOP.search(buf, pos)
-        self._word_end = stop.start() if stop else len(buf)
-        word = buf[pos : self._word_end]
-        return word if word and word[0] != "#" else None
-
-    def skip_command(self, command: str) -> None:
-        if self._word_end >= len(self.buf):  # uci_increase_pos() fails: nothing follows
-            self.error(f"{command} without name")
-        self.pos = self._word_end + 1
-
-    def arg(self, *, required: bool = False, name: re.Pattern[str] | None = None) -> str:
-        """next_arg(): one argument; empty if there is none."""
-        self.skip_space()
-        if self.buf.startswith(";", self.pos):
-            self.pos += 1
-            value = ""
-        else:
-            value = self._string()
-        if not value:
-            if required:
-                self.error("insufficient arguments")
-        elif name is not None and not name.fullmatch(value):
-            self.error(
-                f"invalid character in name field: {value[:_MAX_SHOWN]!r}"
-                " (names use only A-Z, a-z, 0-9 and _)"
-            )
-        return value
-
-    def end_of_command(self) -> None:
-        """assert_eol()"""
-        if self.arg():
-            self.error("too many arguments — quote a value that contains spaces")
-
-    def _string(self) -> str:
-        """parse_str(): unquoted, '...' and "..." pieces glued into one argument."""
-        out: list[str] = []
-        squeezed = False  # a quote or backslash was dropped: the copy lags the input
-        at_semicolon = False
-        while True:
-            buf, pos = self.buf, self.pos
-            c = buf[pos : pos + 1]
-            if c == "'":
-                self._single_quoted(out)
-                squeezed = True
-            elif c == '"':
-                self._double_quoted(out)
-                squeezed = True
-            elif c == "#":  # a comment, even glued to a value
-                self.buf = buf[:pos]
-                break
-            elif c == ";":
-                at_semicolon = True
-                break
-            elif not c:
-                break
-            elif c == "\\":
-                squeezed = True
-                if self._backslash():
-                    out.append(self.buf[self.pos])
-                    self.pos += 1
-            else:
-                stop = _PLAIN_STOP.search(buf, pos + 1)
-                end = stop.start() if stop else len(buf)
-                out.append(buf[pos:end])
-                self.pos = end
-            c = self.buf[self.pos : self.pos + 1]
-            if not c or c in _SPACE:
-                break
-        if at_semicolon:
-            if not squeezed:  # libuci's terminating NUL lands on the ';': the rest is lost
-                self.buf = self.buf[: self.pos]
-        elif self.pos < len(self.buf):
-            self.pos += 1
-        return "".join(out)
-
-    def _backslash(self) -> bool:
-        """parse_backslash(): False if it ended the line, which then joins the next."""
-        self.pos += 1
-        if self.buf[self.pos : self.pos + 3] in ("", "\n", "\r\n"):
-            self._getln()
-            return False
-        return True
-
-    def _single_quoted(self, out: list[str]) -> None:
-        self.pos += 1
-        while True:
-            end = self.buf.find("'", self.pos)
-            if end >= 0:
-                out.append(self.buf[self.pos : end])
-                self.pos = end + 1
-                return
-            out.append(self.buf[self.pos :])
-            self._getln()
-            if not self.buf:
-                self.error("EOF with unterminated '")
-
-    def _double_quoted(self, out: list[str]) -> None:
-        self.pos += 1
-        while True:
-            buf, pos = self.buf, self.pos
-            if pos == len(buf):
-                self._getln()
-                if not self.buf:
-                    self.error('EOF with unterminated "')
-            elif buf[pos] == '"':
-                self.pos = pos + 1
-                return
-            elif buf[pos] == "\\":
-                if self._backslash():
-                    out.append(self.buf[self.pos])
-                    self.pos += 1
-            else:
-                stop = _DQ_STOP.search(buf, pos)
-                end = stop.start() if stop else len(buf)
-                out.append(buf[pos:end])
-                self.pos = end
