@@ -6,16 +6,13 @@ reference ({file: ...} / {env: ...}), never what is behind it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-from controller.errors import Problem, SecretError
+from controller.errors import SecretError
+from controller.model.checks.located import Found, at, at_node
 from controller.model.inventory import Inventory
 from controller.model.sources import Path
 from controller.model.types import EnvSecret, FileSecret
 from controller.secrets import resolve
 
-At = Callable[[Inventory, Path, str, str], Problem]
-AtNode = Callable[[Inventory, str, Path, str, str], Problem]
 PUBKEY = "public key"
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
 
@@ -42,7 +39,7 @@ def _value_problem(value: str, kind: str) -> tuple[str, str] | None:
     return None
 
 
-def check_secrets(inv: Inventory, at: At, at_node: AtNode) -> Iterator[Problem]:
+def check_secrets(inv: Inventory) -> Found:
     """Resolve every secret (nothing is printed) to check it exists and is long enough."""
     refs: list[tuple[Path, str, EnvSecret | FileSecret, str | None]] = []
     if inv.mesh.key is not None:
