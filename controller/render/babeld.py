@@ -25,7 +25,7 @@ def render(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
         return
     yield (
         PACKAGE,
-        section("general", "general", ipv6_subtrees="true", local_port_readonly=BABEL_LOCAL_PORT),
+        section("general", "general", ipv6_subtrees="true", local_port=BABEL_LOCAL_PORT),
     )
     if ctx.mesh_wifi:
         yield PACKAGE, section("interface", "mesh0", ifname=MESH_IFNAME, type="wireless")
