@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+BENCH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchBenchBenchBenchBenchBenchBenchBench0 bench"
 RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
 
 
@@ -47,6 +48,7 @@ def network(count: int) -> dict[str, object]:
             "mesh": {"radio": "radio1"},
             "access_points": [{"ssid": "Community", "radios": ["radio0"]}],
             "lan": {"ports": ["lan1", "lan2"]},
+            "ssh": {"authorized_keys": [BENCH_KEY]},
         },
         "profiles": {
             "gateway": {"role": "gateway"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from controller.model.plan import NodePlan, SlotConflict, SlotOutOfRange, plan_addresses
@@ -71,6 +72,24 @@ class Inventory:
                 adjacency[link.a].add(link.b)
                 adjacency[link.b].add(link.a)
         return adjacency
+
+    @cached_property
+    def links_by_node(self) -> dict[str, list[tuple[str, Link]]]:
+        """(neighbour, link) per node, sorted by neighbour: one pass over the links."""
+        out: dict[str, list[tuple[str, Link]]] = {name: [] for name in self.nodes}
+        for link in self.links:
+            if link.a == link.b:
+                continue
+            for end, other in ((link.a, link.b), (link.b, link.a)):
+                if end in out:
+                    out[end].append((other, link))
+        for items in out.values():
+            items.sort(key=lambda item: item[0])
+        return out
+
+    @cached_property
+    def gateway_names(self) -> list[str]:
+        return sorted(node.name for node in self.nodes.values() if node.role == "gateway")
 
     def mesh_members(self) -> list[Node]:
         return [node for node in self.nodes.values() if node.mesh.enabled]

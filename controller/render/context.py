@@ -98,11 +98,7 @@ class NodeContext:
     @cached_property
     def links(self) -> list[tuple[str, Link]]:
         """(neighbour name, link) for every expected link of this node, sorted."""
-        out = []
-        for link in self.inv.links:
-            if self.node.name in (link.a, link.b) and link.a != link.b:
-                out.append((link.b if link.a == self.node.name else link.a, link))
-        return sorted(out, key=lambda item: item[0])
+        return self.inv.links_by_node[self.node.name]
 
     @cached_property
     def mesh_ports(self) -> list[str]:

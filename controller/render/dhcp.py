@@ -59,7 +59,4 @@ def render(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
 
 def _gateway_resolvers(ctx: NodeContext) -> list[str]:
     plans = ctx.inv.plan
-    return [
-        str(plans[node.name].mesh_address)
-        for node in sorted(ctx.inv.gateways(), key=lambda n: n.name)
-    ]
+    return [str(plans[name].mesh_address) for name in ctx.inv.gateway_names]

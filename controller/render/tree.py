@@ -135,7 +135,7 @@ def write_tree(root: Path, rendered: dict[str, list[RenderedFile]], *, prune: bo
         for file in files:
             if _write(base / file.path, file.data, file.mode):
                 changed.append(f"{node}/{file.path}")
-        for stale in sorted(p for p in base.rglob("*") if p.is_file() and p not in wanted):
+        for stale in sorted(p for p in _files(base) if p not in wanted):
             stale.unlink()
             changed.append(f"{node}/{stale.relative_to(base)} (removed)")
     if prune:
@@ -147,21 +147,38 @@ def write_tree(root: Path, rendered: dict[str, list[RenderedFile]], *, prune: bo
     return changed
 
 
+def _files(base: Path) -> list[Path]:
+    out = []
+    for folder, _, names in os.walk(base):
+        out += [Path(folder, name) for name in names]
+    return out
+
+
 def _write(path: Path, data: bytes, mode: int) -> bool:
+    """Write `data` if it differs; a new file directly, a changed one by atomic rename."""
     try:
-        if path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode:
-            return False
+        same = path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _create(path, data, mode)
+        return True
+    if same:
+        return False
     tmp = path.with_name(f".{path.name}.tmp")
-    # Created with its final mode: a secret is never readable by others, even briefly.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    tmp.chmod(mode)  # os.open's mode is filtered by the umask
+    tmp.unlink(missing_ok=True)
+    _create(tmp, data, mode)
     tmp.replace(path)
     return True
+
+
+def _create(path: Path, data: bytes, mode: int) -> None:
+    # Created exclusively with its final mode: a secret is never readable by others,
+    # not even briefly (fchmod only when the umask took bits away).
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as handle:
+        if os.fstat(fd).st_mode & 0o777 != mode:
+            os.fchmod(fd, mode)
+        handle.write(data)
 
 
 __all__ = ["RENDERERS", "RenderedFile", "Section", "render_inventory", "render_node", "write_tree"]
