@@ -426,7 +426,10 @@ def main() -> None:
     args = parser.parse_args()
     python = ensure_bench_venv()
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="meshkeeper-bench-")))
+        # On disk where `meshkeeper render` writes by default: the project's build/.
+        build = Path(__file__).resolve().parent.parent / "build"
+        build.mkdir(exist_ok=True)
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-", dir=build)))
         example, big = example_copy(tmp), generated(tmp, args.nodes)
         print(f"generated network: {args.nodes} nodes (bench/gen_network.py)")
         print(f"machine: {_machine()}", flush=True)
