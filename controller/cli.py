@@ -139,7 +139,14 @@ def schema(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+def _add_lab() -> None:
+    from lab.cli import lab  # the lab is optional at import: the agent host never needs it
+
+    cli.add_command(lab)
+
+
 def main() -> None:
+    _add_lab()
     try:
         cli.main(prog_name="meshkeeper")
     except KeyboardInterrupt:

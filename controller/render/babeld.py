@@ -36,18 +36,22 @@ def render(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
 
 def _filters(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
     lan = ctx.plan.lan_subnet
-    own = [("lan", str(lan), lan.prefixlen), ("mesh_address", f"{ctx.plan.mesh_address}/32", 32)]
+    # babeld matches an interface's own address only with a `local` filter, and a
+    # route (the LAN's, the NOC's) only without one (babeld's filter_match).
+    own = [("lan", str(lan), lan.prefixlen, None),
+           ("mesh_address", f"{ctx.plan.mesh_address}/32", 32, "true")]
     if has_mgmt(ctx):
-        own.append(("management", f"{ctx.plan.management}/32", 32))
+        own.append(("management", f"{ctx.plan.management}/32", 32, "true"))
     if ctx.is_noc_entry:
-        own.append(("noc", f"{ctx.inv.noc.address}/32", 32))
-    for name, prefix, length in own:
+        own.append(("noc", f"{ctx.inv.noc.address}/32", 32, None))
+    for name, prefix, length, local in own:
         yield (
             PACKAGE,
             section(
                 "filter",
                 f"redistribute_{name}",
                 type="redistribute",
+                local=local,
                 ip=prefix,
                 eq=length,
                 action="allow",
@@ -62,6 +66,20 @@ def _filters(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
                 type="redistribute",
                 ip="0.0.0.0/0",
                 eq=0,
+                action=f"metric {DEFAULT_ROUTE_METRIC}",
+            ),
+        )
+        # A filter without `proto` skips proto-boot routes, which some DHCP
+        # clients install: match those explicitly too.
+        yield (
+            PACKAGE,
+            section(
+                "filter",
+                "redistribute_default_boot",
+                type="redistribute",
+                ip="0.0.0.0/0",
+                eq=0,
+                proto=3,
                 action=f"metric {DEFAULT_ROUTE_METRIC}",
             ),
         )

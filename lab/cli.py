@@ -1,0 +1,90 @@
+"""`meshkeeper lab ...`: the practice lab's commands (root)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from controller.cli import inventory_option, reports_errors
+from lab.host import LabError, mount_handle, nsenter, require_root
+from lab.paths import LabPaths
+from lab.plan import NOC_NS, lab_plan
+
+
+def _inventory(path: Path | None):  # type: ignore[no-untyped-def]
+    from controller.model.load import load_inventory
+
+    return load_inventory(path, resolve_secrets=True)
+
+
+@click.group()
+def lab() -> None:
+    """The practice lab: the inventory's network in Linux network namespaces (root)."""
+
+
+@lab.command()
+@inventory_option
+@reports_errors
+def up(inventory_path: Path | None) -> None:
+    """Build the lab (idempotent: builds whatever is missing)."""
+    from lab.build import up as build_up
+
+    inv = _inventory(inventory_path)
+    start = time.perf_counter()
+    plan = build_up(inv)
+    click.echo(f"lab up: {len(plan.nodes)} routers, {len(plan.isps)} ISPs, exchange, internet, "
+               f"NOC — {time.perf_counter() - start:.1f} s")
+
+
+@lab.command()
+@inventory_option
+@reports_errors
+def down(inventory_path: Path | None) -> None:
+    """Remove every namespace, process, mount and file the lab made."""
+    from controller.model.load import default_path
+    from lab.build import down as build_down
+
+    root = inventory_path or default_path()
+    start = time.perf_counter()
+    removed = build_down(LabPaths.for_inventory(root if root.is_dir() else root.parent))
+    click.echo(f"lab down: removed {len(removed)} namespaces and mounts — "
+               f"{time.perf_counter() - start:.1f} s")
+
+
+@lab.command()
+@inventory_option
+@reports_errors
+def status(inventory_path: Path | None) -> None:
+    """A table: node, namespace, sshd, babeld, agent, links up."""
+    from lab.status import router_status, status_table
+
+    require_root()
+    inv = _inventory(inventory_path)
+    click.echo(status_table(router_status(lab_plan(inv), LabPaths.for_inventory(inv.root))),
+               nl=False)
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True})
+@inventory_option
+@click.argument("where")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@reports_errors
+def exec_(inventory_path: Path | None, where: str, command: tuple[str, ...]) -> None:
+    """Run COMMAND in router WHERE (or `noc`), keeping the working directory and environment."""
+    require_root()
+    plan = lab_plan(_inventory(inventory_path))
+    cwd = os.getcwd()
+    if where == "noc":
+        argv = nsenter(NOC_NS, None, list(command), workdir=cwd)
+    elif where in plan.nodes:
+        node = plan.nodes[where]
+        argv = nsenter(node.namespace, mount_handle(where), list(command), workdir=cwd)
+    else:
+        raise LabError(f"no router {where!r} — use `noc` or one of: {', '.join(plan.nodes)}")
+    sys.stdout.flush()
+    os.execvp(argv[0], argv)  # noqa: S606 - argv list, no shell
+

@@ -1,0 +1,80 @@
+"""Running the lab's system commands: argv lists only, never a shell.
+
+Every call names a fixed program; values (namespace and device names that
+come from the inventory's validated hostnames, addresses) are separate argv
+items, so nothing is ever parsed by a shell.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from controller.errors import MeshkeeperError
+
+RUN_DIR = Path("/run/meshkeeper-lab")  # nsfs handles of the routers' mount namespaces
+MOUNT_DIR = RUN_DIR / "mnt"
+
+
+class LabError(MeshkeeperError):
+    """The practice lab could not do what was asked."""
+
+    exit_code = 1
+
+
+def run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
+        timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
+                                timeout=timeout, check=False)
+    except FileNotFoundError:
+        raise LabError(f"{argv[0]} is not installed — run `make install` (Debian packages)") \
+            from None
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{' '.join(argv[:4])} … did not finish in {timeout:.0f} s") from None
+    if check and result.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
+    argv = ["ip", *(("-n", netns) if netns else ()), *args]
+    return run(argv, check=check).stdout
+
+
+def ip_batch(lines: list[str], netns: str | None = None) -> None:
+    """Many `ip` commands in one process (each line: `link add ...`, `addr add ...`)."""
+    if lines:
+        run(["ip", *(("-n", netns) if netns else ()), "-batch", "-"],
+            input_text="\n".join(lines) + "\n")
+
+
+def namespaces() -> set[str]:
+    return {line.split()[0] for line in ip("netns", "list").splitlines() if line.strip()}
+
+
+def pids_in(netns: str) -> list[int]:
+    out = ip("netns", "pids", netns, check=False)
+    return [int(p) for p in out.split()]
+
+
+def mount_handle(node: str) -> Path:
+    return MOUNT_DIR / node
+
+
+def nsenter(netns: str, mount: Path | None, argv: Sequence[str], *,
+            workdir: str | None = None) -> list[str]:
+    """argv that runs `argv` inside a router (network + its own mount namespace)."""
+    cmd = ["nsenter", f"--net=/run/netns/{netns}"]
+    if mount is not None:
+        cmd.append(f"--mount={mount}")
+    if workdir is not None:
+        cmd.append(f"--wd={workdir}")
+    return [*cmd, "--", *argv]
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError("the practice lab needs root (network namespaces) — run it as root")

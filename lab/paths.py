@@ -1,0 +1,62 @@
+"""Where the lab keeps its files: beside the inventory, in .meshkeeper/lab/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    root: Path  # <inventory>/../.meshkeeper/lab
+
+    @classmethod
+    def for_inventory(cls, inventory_root: Path) -> LabPaths:
+        return cls((inventory_root.resolve().parent / ".meshkeeper" / "lab"))
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def bin(self) -> Path:
+        """Bound over /usr/local/sbin inside every router: the apply shim's commands."""
+        return self.root / "bin"
+
+    @property
+    def controller_key(self) -> Path:
+        return self.root / "controller_ed25519"
+
+    def node(self, name: str) -> NodePaths:
+        return NodePaths(self.root / "nodes" / name)
+
+
+@dataclass(frozen=True)
+class NodePaths:
+    root: Path
+
+    @property
+    def upper(self) -> Path:
+        """The router's own /etc: an overlay's upper directory over the host's /etc."""
+        return self.root / "etc"
+
+    @property
+    def work(self) -> Path:
+        return self.root / "overlay-work"
+
+    @property
+    def tmp(self) -> Path:
+        """The router's /tmp (RAM on OpenWrt: wiped by a power cut)."""
+        return self.root / "tmp"
+
+    @property
+    def host_key(self) -> Path:
+        return self.root / "ssh_host_ed25519_key"
+
+    @property
+    def sshd_config(self) -> Path:
+        return self.root / "sshd_config"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "log"

@@ -1,0 +1,181 @@
+"""One emulated router: its own /etc and /tmp, an SSH server, and a power switch.
+
+A router is a network namespace (mkn-NODE) plus a persistent mount namespace
+(its nsfs handle in /run/meshkeeper-lab/mnt/NODE) in which:
+
+    /etc            an overlay: the host's /etc below, the router's own files above
+                    (/etc/config, /etc/dropbear, /etc/meshkeeper, /etc/init.d shims)
+    /tmp            the router's RAM disk (wiped by a power cut)
+    /usr/local/sbin the apply shim's commands: reload_config, wifi, reboot
+    reboot, halt,   bound to the shim's reboot: nothing inside a router can
+    poweroff, ...   reach the host's power switch
+
+Its SSH server is Debian's OpenSSH with its own host key, key-only login,
+authorized keys read from /etc/dropbear/authorized_keys and no SFTP
+subsystem, like stock OpenWrt's dropbear.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from lab.host import MOUNT_DIR, RUN_DIR, LabError, mount_handle, nsenter, pids_in, run
+from lab.paths import LabPaths, NodePaths
+from lab.plan import LabNode
+from lab.shim.labinfo import LabInfo
+
+POWER_COMMANDS = ("reboot", "halt", "poweroff", "shutdown")
+SHIM = "meshkeeper-lab-shim"
+INIT_SCRIPTS = ("network", "firewall", "babeld")
+
+
+def write_bin(paths: LabPaths) -> None:
+    """The shim's commands, bound over /usr/local/sbin in every router."""
+    paths.bin.mkdir(parents=True, exist_ok=True)
+    scripts = {
+        SHIM: f"#!{sys.executable}\nimport sys\nfrom lab.shim.__main__ import main\n"
+              "sys.exit(main(sys.argv[1:]))\n",
+        "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
+        "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
+        "reboot": f"#!/bin/sh\nexec /usr/local/sbin/{SHIM} reboot\n",
+    }
+    for name, text in scripts.items():
+        target = paths.bin / name
+        target.write_text(text, encoding="utf-8")
+        target.chmod(0o755)
+
+
+def prepare_files(paths: NodePaths, files: dict[str, bytes], modes: dict[str, int],
+                  info: LabInfo, sshd_config: str) -> None:
+    """The router's flash before first boot: rendered config, shims, lab info, host key."""
+    for folder in (paths.upper, paths.work, paths.tmp, paths.log):
+        folder.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        target = paths.upper / rel.removeprefix("etc/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        target.chmod(modes[rel])
+    (paths.upper / "dropbear").chmod(0o700)
+    init_d = paths.upper / "init.d"
+    init_d.mkdir(exist_ok=True)
+    for service in INIT_SCRIPTS:
+        script = init_d / service
+        script.write_text(f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} service {service} "$@"\n',
+                          encoding="utf-8")
+        script.chmod(0o755)
+    (paths.upper / "rc.d").mkdir(exist_ok=True)
+    (paths.upper / "meshkeeper-lab.json").write_text(info.to_json(), encoding="utf-8")
+    if not paths.host_key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-router",
+             "-f", str(paths.host_key)])
+    paths.sshd_config.write_text(sshd_config, encoding="utf-8")
+
+
+def sshd_config(paths: NodePaths) -> str:
+    return "\n".join([
+        "# A lab router's SSH server: key-only, no SFTP (stock OpenWrt has none).",
+        "Port 22",
+        "ListenAddress 0.0.0.0",
+        f"HostKey {paths.host_key}",
+        "PidFile /tmp/sshd.pid",
+        "AuthorizedKeysFile /etc/dropbear/authorized_keys",
+        "PermitRootLogin prohibit-password",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "UsePAM no",
+        "PrintMotd no",
+        "UseDNS no",
+        "ClientAliveInterval 5",
+        "ClientAliveCountMax 3",
+        "MaxStartups 64:30:128",
+        "",
+    ])
+
+
+def sshd_argv(paths: NodePaths) -> tuple[str, ...]:
+    return ("/usr/sbin/sshd", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log"))
+
+
+def ensure_run_dir() -> None:
+    """A private mount for the nsfs handles (unshare --mount=FILE requires it)."""
+    MOUNT_DIR.mkdir(parents=True, exist_ok=True)
+    if run(["mountpoint", "-q", str(RUN_DIR)], check=False).returncode != 0:
+        run(["mount", "--bind", str(RUN_DIR), str(RUN_DIR)])
+        run(["mount", "--make-private", str(RUN_DIR)])
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # OpenSSH's privilege separation
+
+
+def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None:
+    handle = mount_handle(node.name)
+    handle.touch()
+    run(["unshare", f"--mount={handle}", "--propagation", "private", "true"])
+    mounts = [
+        ["mount", "-t", "overlay", "overlay", "-o",
+         f"lowerdir=/etc,upperdir={paths.upper},workdir={paths.work}", "/etc"],
+        ["mount", "--bind", str(paths.tmp), "/tmp"],
+        ["mount", "--bind", str(lab.bin), "/usr/local/sbin"],
+    ]
+    for command in POWER_COMMANDS:
+        for folder in ("/usr/sbin", "/sbin"):
+            target = Path(folder) / command
+            if target.exists() and not Path(folder).is_symlink():
+                mounts.append(["mount", "--bind", str(lab.bin / "reboot"), str(target)])
+    for argv in mounts:
+        run(["nsenter", f"--mount={handle}", "--", *argv])
+    check = run(["nsenter", f"--mount={handle}", "--", "cat", "/usr/local/sbin/reboot"])
+    if SHIM not in check.stdout:  # never let a router reach the host's reboot
+        raise LabError(f"{node.name}: the router's /usr/local/sbin is not the lab's")
+
+
+def in_router(node: LabNode, argv: list[str]) -> list[str]:
+    return nsenter(node.namespace, mount_handle(node.name), argv)
+
+
+def boot(node: LabNode) -> None:
+    result = run(in_router(node, [sys.executable, "-m", "lab.shim", "boot"]), check=False,
+                 timeout=60)
+    if result.returncode != 0:
+        raise LabError(f"{node.name}: boot failed: {result.stderr.strip()[-500:]}")
+
+
+def power_off(node: LabNode, paths: NodePaths) -> None:
+    """A power cut: every process of the router dies, its RAM disk is lost."""
+    kill_namespace(node.namespace)
+    for item in paths.tmp.iterdir() if paths.tmp.exists() else []:
+        if item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
+
+
+def kill_namespace(netns: str) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        pids = pids_in(netns)
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        for _ in range(40):
+            if not pids_in(netns):
+                return
+            time.sleep(0.05)
+
+
+def remove_mount_namespace(name: str) -> None:
+    handle = mount_handle(name)
+    run(["umount", str(handle)], check=False)
+    handle.unlink(missing_ok=True)
+
+
+def sshd_running(node: LabNode, paths: NodePaths) -> bool:
+    try:
+        pid = int((paths.tmp / "sshd.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return False
+    return pid in pids_in(node.namespace)

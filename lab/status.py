@@ -1,0 +1,66 @@
+"""`lab status`: what is running in each router, read from the routers themselves."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from lab.host import ip, namespaces, pids_in
+from lab.paths import LabPaths
+from lab.plan import LabPlan
+
+
+@dataclass(frozen=True)
+class RouterStatus:
+    node: str
+    namespace: str
+    present: bool
+    sshd: bool
+    babeld: bool
+    agent: bool
+    links_up: int
+    links: int
+
+
+def _pid(path_text: str) -> int | None:
+    try:
+        return int(path_text.strip())
+    except ValueError:
+        return None
+
+
+def router_status(plan: LabPlan, paths: LabPaths) -> list[RouterStatus]:
+    existing = namespaces()
+    out = []
+    for name, node in sorted(plan.nodes.items()):
+        tmp = paths.node(name).tmp
+        present = node.namespace in existing
+        pids = set(pids_in(node.namespace)) if present else set()
+
+        def alive(pidfile: str, pids: set[int] = pids, tmp_dir=tmp) -> bool:  # type: ignore[no-untyped-def]
+            path = tmp_dir / pidfile
+            return path.exists() and _pid(path.read_text()) in pids
+
+        up = 0
+        devices = (*node.wifi, *node.wired)
+        if present and devices:
+            links = json.loads(ip("-j", "link", "show", netns=node.namespace) or "[]")
+            state = {link["ifname"]: "UP" in link.get("flags", []) and
+                     "LOWER_UP" in link.get("flags", []) for link in links}
+            up = sum(1 for d in devices if state.get(d))
+        out.append(RouterStatus(name, node.namespace, present, alive("sshd.pid"),
+                                alive("babeld.pid"), alive("agent.pid"), up, len(devices)))
+    return out
+
+
+def status_table(rows: list[RouterStatus]) -> str:
+    header = ("NODE", "NAMESPACE", "SSHD", "BABELD", "AGENT", "LINKS")
+    yes = {True: "up", False: "-"}
+    table = [header] + [
+        (r.node, r.namespace if r.present else f"{r.namespace} (missing)", yes[r.sshd],
+         yes[r.babeld], yes[r.agent], f"{r.links_up}/{r.links}")
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                   + "\n" for row in table)
