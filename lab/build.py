@@ -54,7 +54,10 @@ SYSCTLS = (
 
 def is_lab_namespace(name: str) -> bool:
     return name.startswith((f"{PREFIX}n-", f"{PREFIX}i-")) or name in (
-        EXCHANGE_NS, INTERNET_NS, NOC_NS)
+        EXCHANGE_NS,
+        INTERNET_NS,
+        NOC_NS,
+    )
 
 
 def up(inv: Inventory) -> LabPlan:
@@ -81,12 +84,17 @@ def up(inv: Inventory) -> LabPlan:
         files = {f.path: f.data for f in rendered[node.name]}
         modes = {f.path: f.mode for f in rendered[node.name]}
         info = LabInfo(
-            node=node.name, wifi=node.wifi, wired=node.wired,
-            dhcp={u.interface: DhcpLease(str(u.node_address), str(u.gateway))
-                  for u in node.uplinks if u.dhcp},
-            sshd=sshd_argv(node_paths),
+            node=node.name,
+            wifi=node.wifi,
+            wired=node.wired,
+            dhcp={
+                u.interface: DhcpLease(str(u.node_address), str(u.gateway))
+                for u in node.uplinks
+                if u.dhcp
+            },
+            sshd=sshd_argv(node_paths, paths),
         )
-        prepare_files(node_paths, files, modes, info, sshd_config(node_paths))
+        prepare_files(node_paths, files, modes, info, sshd_config(node_paths, paths))
         make_mount_namespace(node, node_paths, paths)
     for node in plan.nodes.values():
         boot(node)
@@ -103,8 +111,12 @@ def _complete(plan: LabPlan, paths: LabPaths) -> bool:
 
 
 def _write_state(paths: LabPaths, plan: LabPlan, *, complete: bool) -> None:
-    state = {"complete": complete, "namespaces": plan.namespaces(),
-             "nodes": sorted(plan.nodes), "written": time.time()}
+    state = {
+        "complete": complete,
+        "namespaces": plan.namespaces(),
+        "nodes": sorted(plan.nodes),
+        "written": time.time(),
+    }
     paths.state.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
 
 
@@ -120,10 +132,17 @@ def _wire(plan: LabPlan) -> None:
     for node in plan.nodes.values():
         # A LAN with one cable plugged in (no dummy module here: a veth pair), so
         # the bridge has carrier and its subnet is routed like a real LAN's.
-        ip_batch([f"link add {LAN_BRIDGE} type bridge",
-                  "link add lanport type veth peer name lanclient",
-                  f"link set lanport master {LAN_BRIDGE}", "link set lanport up",
-                  "link set lanclient up", f"link set {LAN_BRIDGE} up"], netns=node.namespace)
+        ip_batch(
+            [
+                f"link add {LAN_BRIDGE} type bridge",
+                "link add lanport type veth peer name lanclient",
+                f"link set lanport master {LAN_BRIDGE}",
+                "link set lanport up",
+                "link set lanclient up",
+                f"link set {LAN_BRIDGE} up",
+            ],
+            netns=node.namespace,
+        )
         for uplink in node.uplinks:
             isp = next(i for i in plan.isps.values() if uplink in i.uplinks)
             _veth(node.namespace, uplink.node_dev, isp.namespace, uplink.isp_dev)
@@ -143,27 +162,43 @@ def _veth(ns_a: str, dev_a: str, ns_b: str, dev_b: str) -> None:
 def _upstream(plan: LabPlan) -> None:
     """ISPs, the national exchange, the international internet and the NOC host."""
     for isp in plan.isps.values():
-        lines = [f"addr add {isp.transit_isp} dev ix", f"addr add {isp.resolver}/32 dev lo",
-                 f"route add default via {isp.transit_ix.ip} dev ix"]
+        lines = [
+            f"addr add {isp.transit_isp} dev ix",
+            f"addr add {isp.resolver}/32 dev lo",
+            f"route add default via {isp.transit_ix.ip} dev ix",
+        ]
         for uplink in isp.uplinks:
-            lines.append(f"addr add {uplink.gateway}/{uplink.node_address.network.prefixlen} "
-                         f"dev {uplink.isp_dev}")
+            lines.append(
+                f"addr add {uplink.gateway}/{uplink.node_address.network.prefixlen} "
+                f"dev {uplink.isp_dev}"
+            )
         ip_batch(lines, netns=isp.namespace)
-    ix = [f"addr add {INTERNET_TRANSIT_IX} dev inet",
-          f"route add default via {INTERNET_TRANSIT_INET.ip} dev inet"]
+    ix = [
+        f"addr add {INTERNET_TRANSIT_IX} dev inet",
+        f"route add default via {INTERNET_TRANSIT_INET.ip} dev inet",
+    ]
     for isp in plan.isps.values():
-        ix += [f"addr add {isp.transit_ix} dev {isp.ix_dev}",
-               f"route add {isp.block} via {isp.transit_isp.ip} dev {isp.ix_dev}"]
+        ix += [
+            f"addr add {isp.transit_ix} dev {isp.ix_dev}",
+            f"route add {isp.block} via {isp.transit_isp.ip} dev {isp.ix_dev}",
+        ]
     ix += [f"addr add {address}/32 dev lo" for address in plan.domestic]
     ip_batch(ix, netns=EXCHANGE_NS)
-    inet = [f"addr add {INTERNET_TRANSIT_INET} dev ix",
-            f"route add 100.64.0.0/10 via {INTERNET_TRANSIT_IX.ip} dev ix",
-            f"route add 198.19.0.0/16 via {INTERNET_TRANSIT_IX.ip} dev ix"]
+    inet = [
+        f"addr add {INTERNET_TRANSIT_INET} dev ix",
+        f"route add 100.64.0.0/10 via {INTERNET_TRANSIT_IX.ip} dev ix",
+        f"route add 198.19.0.0/16 via {INTERNET_TRANSIT_IX.ip} dev ix",
+    ]
     inet += [f"addr add {address}/32 dev lo" for address in (*plan.international, NON_RESOLVER)]
     ip_batch(inet, netns=INTERNET_NS)
-    ip_batch([f"addr add {plan.noc_address}/32 dev eth0",
-              f"route add {plan.noc_gateway}/32 dev eth0 scope link",
-              f"route add default via {plan.noc_gateway} dev eth0 onlink"], netns=NOC_NS)
+    ip_batch(
+        [
+            f"addr add {plan.noc_address}/32 dev eth0",
+            f"route add {plan.noc_gateway}/32 dev eth0 scope link",
+            f"route add default via {plan.noc_gateway} dev eth0 onlink",
+        ],
+        netns=NOC_NS,
+    )
 
 
 def down(paths: LabPaths | None = None) -> list[str]:

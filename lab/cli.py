@@ -36,8 +36,10 @@ def up(inventory_path: Path | None) -> None:
     inv = _inventory(inventory_path)
     start = time.perf_counter()
     plan = build_up(inv)
-    click.echo(f"lab up: {len(plan.nodes)} routers, {len(plan.isps)} ISPs, exchange, internet, "
-               f"NOC — {time.perf_counter() - start:.1f} s")
+    click.echo(
+        f"lab up: {len(plan.nodes)} routers, {len(plan.isps)} ISPs, exchange, internet, "
+        f"NOC — {time.perf_counter() - start:.1f} s"
+    )
 
 
 @lab.command()
@@ -51,8 +53,10 @@ def down(inventory_path: Path | None) -> None:
     root = inventory_path or default_path()
     start = time.perf_counter()
     removed = build_down(LabPaths.for_inventory(root if root.is_dir() else root.parent))
-    click.echo(f"lab down: removed {len(removed)} namespaces and mounts — "
-               f"{time.perf_counter() - start:.1f} s")
+    click.echo(
+        f"lab down: removed {len(removed)} namespaces and mounts — "
+        f"{time.perf_counter() - start:.1f} s"
+    )
 
 
 @lab.command()
@@ -64,8 +68,9 @@ def status(inventory_path: Path | None) -> None:
 
     require_root()
     inv = _inventory(inventory_path)
-    click.echo(status_table(router_status(lab_plan(inv), LabPaths.for_inventory(inv.root))),
-               nl=False)
+    click.echo(
+        status_table(router_status(lab_plan(inv), LabPaths.for_inventory(inv.root))), nl=False
+    )
 
 
 @lab.command("exec", context_settings={"ignore_unknown_options": True})
@@ -77,7 +82,7 @@ def exec_(inventory_path: Path | None, where: str, command: tuple[str, ...]) -> 
     """Run COMMAND in router WHERE (or `noc`), keeping the working directory and environment."""
     require_root()
     plan = lab_plan(_inventory(inventory_path))
-    cwd = os.getcwd()
+    cwd = str(Path.cwd())
     if where == "noc":
         argv = nsenter(NOC_NS, None, list(command), workdir=cwd)
     elif where in plan.nodes:
@@ -88,3 +93,32 @@ def exec_(inventory_path: Path | None, where: str, command: tuple[str, ...]) -> 
     sys.stdout.flush()
     os.execvp(argv[0], argv)  # noqa: S606 - argv list, no shell
 
+
+@lab.command(context_settings={"ignore_unknown_options": True})
+@inventory_option
+@click.argument("kind")
+@click.argument("args", nargs=-1)
+@reports_errors
+def fault(inventory_path: Path | None, kind: str, args: tuple[str, ...]) -> None:
+    """Inject a fault: node-down NODE, link-down A B, link-loss A B PCT, isp-down ISP,
+    international-cut [ISP|all], national-cut, throttle TARGET KBIT."""
+    from lab.faults import inject
+
+    require_root()
+    inv = _inventory(inventory_path)
+    done = inject(lab_plan(inv), LabPaths.for_inventory(inv.root), kind, list(args))
+    click.echo(f"fault: {done.kind} {' '.join(done.args)}".rstrip())
+
+
+@lab.command()
+@inventory_option
+@click.argument("kind", required=False)
+@reports_errors
+def heal(inventory_path: Path | None, kind: str | None) -> None:
+    """Undo every fault (or only those of KIND)."""
+    from lab.faults import heal as do_heal
+
+    require_root()
+    inv = _inventory(inventory_path)
+    healed = do_heal(lab_plan(inv), LabPaths.for_inventory(inv.root), kind)
+    click.echo(f"healed {len(healed)} fault(s)")

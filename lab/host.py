@@ -16,6 +16,9 @@ from controller.errors import MeshkeeperError
 
 RUN_DIR = Path("/run/meshkeeper-lab")  # nsfs handles of the routers' mount namespaces
 MOUNT_DIR = RUN_DIR / "mnt"
+# Inside every router the lab's directory is bound here, so the router's own
+# /tmp can never hide the files its SSH server needs (the lab may live in /tmp).
+ROUTER_VIEW = RUN_DIR / "lab"
 
 
 class LabError(MeshkeeperError):
@@ -24,14 +27,22 @@ class LabError(MeshkeeperError):
     exit_code = 1
 
 
-def run(argv: Sequence[str], *, check: bool = True, input_text: str | None = None,
-        timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], *, check: bool = True, input_text: str | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     try:
-        result = subprocess.run(list(argv), capture_output=True, text=True, input=input_text,
-                                timeout=timeout, check=False)
+        result = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            input=input_text,
+            timeout=timeout,
+            check=False,
+        )
     except FileNotFoundError:
-        raise LabError(f"{argv[0]} is not installed — run `make install` (Debian packages)") \
-            from None
+        raise LabError(
+            f"{argv[0]} is not installed — run `make install` (Debian packages)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise LabError(f"{' '.join(argv[:4])} … did not finish in {timeout:.0f} s") from None
     if check and result.returncode != 0:
@@ -47,8 +58,10 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
 def ip_batch(lines: list[str], netns: str | None = None) -> None:
     """Many `ip` commands in one process (each line: `link add ...`, `addr add ...`)."""
     if lines:
-        run(["ip", *(("-n", netns) if netns else ()), "-batch", "-"],
-            input_text="\n".join(lines) + "\n")
+        run(
+            ["ip", *(("-n", netns) if netns else ()), "-batch", "-"],
+            input_text="\n".join(lines) + "\n",
+        )
 
 
 def namespaces() -> set[str]:
@@ -64,8 +77,9 @@ def mount_handle(node: str) -> Path:
     return MOUNT_DIR / node
 
 
-def nsenter(netns: str, mount: Path | None, argv: Sequence[str], *,
-            workdir: str | None = None) -> list[str]:
+def nsenter(
+    netns: str, mount: Path | None, argv: Sequence[str], *, workdir: str | None = None
+) -> list[str]:
     """argv that runs `argv` inside a router (network + its own mount namespace)."""
     cmd = ["nsenter", f"--net=/run/netns/{netns}"]
     if mount is not None:

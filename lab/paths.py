@@ -12,7 +12,7 @@ class LabPaths:
 
     @classmethod
     def for_inventory(cls, inventory_root: Path) -> LabPaths:
-        return cls((inventory_root.resolve().parent / ".meshkeeper" / "lab"))
+        return cls(inventory_root.resolve().parent / ".meshkeeper" / "lab")
 
     @property
     def state(self) -> Path:
@@ -29,6 +29,12 @@ class LabPaths:
 
     def node(self, name: str) -> NodePaths:
         return NodePaths(self.root / "nodes" / name)
+
+    def inside(self, path: Path) -> Path:
+        """Where `path` (under the lab's directory) is seen from inside a router."""
+        from lab.host import ROUTER_VIEW
+
+        return ROUTER_VIEW / path.relative_to(self.root)
 
 
 @dataclass(frozen=True)

@@ -90,9 +90,11 @@ class LabPlan:
     routed_pools: tuple[ipaddress.IPv4Network, ...] = field(default=())
 
     def namespaces(self) -> list[str]:
-        return ([n.namespace for n in self.nodes.values()]
-                + [i.namespace for i in self.isps.values()]
-                + [EXCHANGE_NS, INTERNET_NS, NOC_NS])
+        return (
+            [n.namespace for n in self.nodes.values()]
+            + [i.namespace for i in self.isps.values()]
+            + [EXCHANGE_NS, INTERNET_NS, NOC_NS]
+        )
 
 
 def node_namespace(name: str) -> str:
@@ -106,8 +108,13 @@ def isp_namespace(name: str) -> str:
 def lab_plan(inv: Inventory) -> LabPlan:
     slots = {name: plan.slot for name, plan in inv.plan.items()}
     links = tuple(
-        LabLink(link.a, link.b, _link_dev(link.medium, slots[link.b]),
-                _link_dev(link.medium, slots[link.a]), link.medium)
+        LabLink(
+            link.a,
+            link.b,
+            _link_dev(link.medium, slots[link.b]),
+            _link_dev(link.medium, slots[link.a]),
+            link.medium,
+        )
         for link in inv.links
     )
     isps = _isps(inv)
@@ -116,28 +123,53 @@ def lab_plan(inv: Inventory) -> LabPlan:
         for uplink in isp.uplinks:
             uplinks_by_node.setdefault(uplink.node, []).append(uplink)
     nodes = {}
-    for name, node in sorted(inv.nodes.items()):
-        wifi = tuple(sorted(l.dev_a if l.a == name else l.dev_b for l in links
-                            if name in (l.a, l.b) and l.medium == "wifi"))
-        wired = tuple(sorted(l.dev_a if l.a == name else l.dev_b for l in links
-                             if name in (l.a, l.b) and l.medium == "ethernet"))
+    for name in sorted(inv.nodes):
+        wifi = _devices(links, name, "wifi")
+        wired = _devices(links, name, "ethernet")
         nodes[name] = LabNode(
-            name=name, namespace=node_namespace(name), slot=slots[name], wifi=wifi, wired=wired,
+            name=name,
+            namespace=node_namespace(name),
+            slot=slots[name],
+            wifi=wifi,
+            wired=wired,
             uplinks=tuple(sorted(uplinks_by_node.get(name, []), key=lambda u: u.interface)),
             noc_port=inv.noc.port if inv.noc.entry == name else None,
         )
     targets = [t for tier in (inv.probes.tiers.domestic,) for t in tier if t.address]
-    foreign = [t for tier in (inv.probes.tiers.international, inv.probes.tiers.platforms)
-               for t in tier if t.address]
+    foreign = [
+        t
+        for tier in (inv.probes.tiers.international, inv.probes.tiers.platforms)
+        for t in tier
+        if t.address
+    ]
     return LabPlan(
-        nodes=nodes, links=links, isps=isps,
-        noc_address=ipaddress.IPv4Address(inv.noc.address), noc_entry=inv.noc.entry,
+        nodes=nodes,
+        links=links,
+        isps=isps,
+        noc_address=ipaddress.IPv4Address(inv.noc.address),
+        noc_entry=inv.noc.entry,
         noc_gateway=inv.plan[inv.noc.entry].mesh_address,
         domestic=tuple(sorted({ipaddress.IPv4Address(t.address) for t in targets if t.address})),
-        international=tuple(sorted({ipaddress.IPv4Address(t.address) for t in foreign
-                                    if t.address} | {INTERNET_RESOLVER})),
-        routed_pools=(ipaddress.IPv4Network(inv.addressing.mesh),
-                      ipaddress.IPv4Network(inv.addressing.lan)),
+        international=tuple(
+            sorted(
+                {ipaddress.IPv4Address(t.address) for t in foreign if t.address}
+                | {INTERNET_RESOLVER}
+            )
+        ),
+        routed_pools=(
+            ipaddress.IPv4Network(inv.addressing.mesh),
+            ipaddress.IPv4Network(inv.addressing.lan),
+        ),
+    )
+
+
+def _devices(links: tuple[LabLink, ...], name: str, medium: str) -> tuple[str, ...]:
+    return tuple(
+        sorted(
+            link.dev_a if link.a == name else link.dev_b
+            for link in links
+            if name in (link.a, link.b) and link.medium == medium
+        )
     )
 
 
@@ -148,8 +180,9 @@ def _link_dev(medium: str, peer_slot: int) -> str:
 def _isps(inv: Inventory) -> dict[str, LabIsp]:
     out = {}
     for index, name in enumerate(sorted(inv.isps)):
-        block = ipaddress.IPv4Network((int(ipaddress.IPv4Address("100.64.0.0")) + index * 8 * 65536,
-                                       13))
+        block = ipaddress.IPv4Network(
+            (int(ipaddress.IPv4Address("100.64.0.0")) + index * 8 * 65536, 13)
+        )
         uplinks = []
         customer = 0
         for node_name, node in sorted(inv.nodes.items()):
@@ -162,21 +195,34 @@ def _isps(inv: Inventory) -> dict[str, LabIsp]:
                     gateway = ipaddress.IPv4Address(uplink.gateway)
                 else:  # dhcp / pppoe: the ISP hands out a /30 from its block
                     customer += 1
-                    base = int(block.network_address) + (128 + customer // 64) * 256 \
+                    base = (
+                        int(block.network_address)
+                        + (128 + customer // 64) * 256
                         + (customer % 64) * 4
+                    )
                     address = ipaddress.IPv4Interface((base + 2, 30))
                     gateway = ipaddress.IPv4Address(base + 1)
-                uplinks.append(Uplink(
-                    node=node_name, interface=interface, node_dev=uplink.port,
-                    isp_dev=f"c{inv.plan[node_name].slot}{position or ''}",
-                    node_address=address, gateway=gateway, dhcp=uplink.proto != "static",
-                ))
+                uplinks.append(
+                    Uplink(
+                        node=node_name,
+                        interface=interface,
+                        node_dev=uplink.port,
+                        isp_dev=f"c{inv.plan[node_name].slot}{position or ''}",
+                        node_address=address,
+                        gateway=gateway,
+                        dhcp=uplink.proto != "static",
+                    )
+                )
         transit = int(TRANSIT.network_address) + 4 * index
         out[name] = LabIsp(
-            name=name, namespace=isp_namespace(name), index=index, block=block,
+            name=name,
+            namespace=isp_namespace(name),
+            index=index,
+            block=block,
             resolver=block.network_address + 53,
             transit_isp=ipaddress.IPv4Interface((transit + 1, 30)),
             transit_ix=ipaddress.IPv4Interface((transit + 2, 30)),
-            ix_dev=f"isp{index}", uplinks=tuple(uplinks),
+            ix_dev=f"isp{index}",
+            uplinks=tuple(uplinks),
         )
     return out

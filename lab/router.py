@@ -17,6 +17,7 @@ subsystem, like stock OpenWrt's dropbear.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -24,7 +25,16 @@ import sys
 import time
 from pathlib import Path
 
-from lab.host import MOUNT_DIR, RUN_DIR, LabError, mount_handle, nsenter, pids_in, run
+from lab.host import (
+    MOUNT_DIR,
+    ROUTER_VIEW,
+    RUN_DIR,
+    LabError,
+    mount_handle,
+    nsenter,
+    pids_in,
+    run,
+)
 from lab.paths import LabPaths, NodePaths
 from lab.plan import LabNode
 from lab.shim.labinfo import LabInfo
@@ -39,7 +49,7 @@ def write_bin(paths: LabPaths) -> None:
     paths.bin.mkdir(parents=True, exist_ok=True)
     scripts = {
         SHIM: f"#!{sys.executable}\nimport sys\nfrom lab.shim.__main__ import main\n"
-              "sys.exit(main(sys.argv[1:]))\n",
+        "sys.exit(main(sys.argv[1:]))\n",
         "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
         "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
         "reboot": f"#!/bin/sh\nexec /usr/local/sbin/{SHIM} reboot\n",
@@ -50,8 +60,13 @@ def write_bin(paths: LabPaths) -> None:
         target.chmod(0o755)
 
 
-def prepare_files(paths: NodePaths, files: dict[str, bytes], modes: dict[str, int],
-                  info: LabInfo, sshd_config: str) -> None:
+def prepare_files(
+    paths: NodePaths,
+    files: dict[str, bytes],
+    modes: dict[str, int],
+    info: LabInfo,
+    sshd_config: str,
+) -> None:
     """The router's flash before first boot: rendered config, shims, lab info, host key."""
     for folder in (paths.upper, paths.work, paths.tmp, paths.log):
         folder.mkdir(parents=True, exist_ok=True)
@@ -65,45 +80,67 @@ def prepare_files(paths: NodePaths, files: dict[str, bytes], modes: dict[str, in
     init_d.mkdir(exist_ok=True)
     for service in INIT_SCRIPTS:
         script = init_d / service
-        script.write_text(f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} service {service} "$@"\n',
-                          encoding="utf-8")
+        script.write_text(
+            f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} service {service} "$@"\n', encoding="utf-8"
+        )
         script.chmod(0o755)
     (paths.upper / "rc.d").mkdir(exist_ok=True)
     (paths.upper / "meshkeeper-lab.json").write_text(info.to_json(), encoding="utf-8")
     if not paths.host_key.exists():
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "lab-router",
-             "-f", str(paths.host_key)])
+        run(
+            [
+                "ssh-keygen",
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "lab-router",
+                "-f",
+                str(paths.host_key),
+            ]
+        )
     paths.sshd_config.write_text(sshd_config, encoding="utf-8")
 
 
-def sshd_config(paths: NodePaths) -> str:
-    return "\n".join([
-        "# A lab router's SSH server: key-only, no SFTP (stock OpenWrt has none).",
-        "Port 22",
-        "ListenAddress 0.0.0.0",
-        f"HostKey {paths.host_key}",
-        "PidFile /tmp/sshd.pid",
-        "AuthorizedKeysFile /etc/dropbear/authorized_keys",
-        "PermitRootLogin prohibit-password",
-        "PasswordAuthentication no",
-        "KbdInteractiveAuthentication no",
-        "UsePAM no",
-        "PrintMotd no",
-        "UseDNS no",
-        "ClientAliveInterval 5",
-        "ClientAliveCountMax 3",
-        "MaxStartups 64:30:128",
-        "",
-    ])
+def sshd_config(paths: NodePaths, lab: LabPaths) -> str:
+    return "\n".join(
+        [
+            "# A lab router's SSH server: key-only, no SFTP (stock OpenWrt has none).",
+            "Port 22",
+            "ListenAddress 0.0.0.0",
+            f"HostKey {lab.inside(paths.host_key)}",
+            "PidFile /tmp/sshd.pid",
+            "AuthorizedKeysFile /etc/dropbear/authorized_keys",
+            "PermitRootLogin prohibit-password",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "PrintMotd no",
+            "UseDNS no",
+            "ClientAliveInterval 5",
+            "ClientAliveCountMax 3",
+            "MaxStartups 64:30:128",
+            "",
+        ]
+    )
 
 
-def sshd_argv(paths: NodePaths) -> tuple[str, ...]:
-    return ("/usr/sbin/sshd", "-f", str(paths.sshd_config), "-E", str(paths.log / "sshd.log"))
+def sshd_argv(paths: NodePaths, lab: LabPaths) -> tuple[str, ...]:
+    return (
+        "/usr/sbin/sshd",
+        "-f",
+        str(lab.inside(paths.sshd_config)),
+        "-E",
+        str(lab.inside(paths.log / "sshd.log")),
+    )
 
 
 def ensure_run_dir() -> None:
     """A private mount for the nsfs handles (unshare --mount=FILE requires it)."""
     MOUNT_DIR.mkdir(parents=True, exist_ok=True)
+    ROUTER_VIEW.mkdir(exist_ok=True)
     if run(["mountpoint", "-q", str(RUN_DIR)], check=False).returncode != 0:
         run(["mount", "--bind", str(RUN_DIR), str(RUN_DIR)])
         run(["mount", "--make-private", str(RUN_DIR)])
@@ -115,9 +152,16 @@ def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None
     handle.touch()
     run(["unshare", f"--mount={handle}", "--propagation", "private", "true"])
     mounts = [
-        ["mount", "-t", "overlay", "overlay", "-o",
-         f"lowerdir=/etc,upperdir={paths.upper},workdir={paths.work}", "/etc"],
-        ["mount", "--bind", str(paths.tmp), "/tmp"],
+        [
+            "mount",
+            "-t",
+            "overlay",
+            "overlay",
+            "-o",
+            f"lowerdir=/etc,upperdir={paths.upper},workdir={paths.work}",
+            "/etc",
+        ],
+        ["mount", "--bind", str(lab.root), str(ROUTER_VIEW)],
         ["mount", "--bind", str(lab.bin), "/usr/local/sbin"],
     ]
     for command in POWER_COMMANDS:
@@ -125,6 +169,7 @@ def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None
             target = Path(folder) / command
             if target.exists() and not Path(folder).is_symlink():
                 mounts.append(["mount", "--bind", str(lab.bin / "reboot"), str(target)])
+    mounts.append(["mount", "--bind", str(paths.tmp), "/tmp"])  # last: it may hide the lab
     for argv in mounts:
         run(["nsenter", f"--mount={handle}", "--", *argv])
     check = run(["nsenter", f"--mount={handle}", "--", "cat", "/usr/local/sbin/reboot"])
@@ -137,8 +182,9 @@ def in_router(node: LabNode, argv: list[str]) -> list[str]:
 
 
 def boot(node: LabNode) -> None:
-    result = run(in_router(node, [sys.executable, "-m", "lab.shim", "boot"]), check=False,
-                 timeout=60)
+    result = run(
+        in_router(node, [sys.executable, "-m", "lab.shim", "boot"]), check=False, timeout=60
+    )
     if result.returncode != 0:
         raise LabError(f"{node.name}: boot failed: {result.stderr.strip()[-500:]}")
 
@@ -157,10 +203,8 @@ def kill_namespace(netns: str) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         pids = pids_in(netns)
         for pid in pids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
         for _ in range(40):
             if not pids_in(netns):
                 return

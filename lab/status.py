@@ -45,11 +45,24 @@ def router_status(plan: LabPlan, paths: LabPaths) -> list[RouterStatus]:
         devices = (*node.wifi, *node.wired)
         if present and devices:
             links = json.loads(ip("-j", "link", "show", netns=node.namespace) or "[]")
-            state = {link["ifname"]: "UP" in link.get("flags", []) and
-                     "LOWER_UP" in link.get("flags", []) for link in links}
+            state = {
+                link["ifname"]: "UP" in link.get("flags", [])
+                and "LOWER_UP" in link.get("flags", [])
+                for link in links
+            }
             up = sum(1 for d in devices if state.get(d))
-        out.append(RouterStatus(name, node.namespace, present, alive("sshd.pid"),
-                                alive("babeld.pid"), alive("agent.pid"), up, len(devices)))
+        out.append(
+            RouterStatus(
+                name,
+                node.namespace,
+                present,
+                alive("sshd.pid"),
+                alive("babeld.pid"),
+                alive("agent.pid"),
+                up,
+                len(devices),
+            )
+        )
     return out
 
 
@@ -57,10 +70,18 @@ def status_table(rows: list[RouterStatus]) -> str:
     header = ("NODE", "NAMESPACE", "SSHD", "BABELD", "AGENT", "LINKS")
     yes = {True: "up", False: "-"}
     table = [header] + [
-        (r.node, r.namespace if r.present else f"{r.namespace} (missing)", yes[r.sshd],
-         yes[r.babeld], yes[r.agent], f"{r.links_up}/{r.links}")
+        (
+            r.node,
+            r.namespace if r.present else f"{r.namespace} (missing)",
+            yes[r.sshd],
+            yes[r.babeld],
+            yes[r.agent],
+            f"{r.links_up}/{r.links}",
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-                   + "\n" for row in table)
+    return "".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
+        for row in table
+    )

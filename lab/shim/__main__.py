@@ -1,10 +1,10 @@
 """Entry point of the apply shim inside a lab router (`python -m lab.shim COMMAND`).
 
-    reload_config                 OpenWrt's reload_config
-    service NAME ACTION           /etc/init.d/NAME ACTION (network, firewall, babeld)
-    wifi [ACTION]                 no radios in the lab: says so, does nothing
-    boot                          what a router does at power-on
-    reboot                        a power cycle of this router
+reload_config                 OpenWrt's reload_config
+service NAME ACTION           /etc/init.d/NAME ACTION (network, firewall, babeld)
+wifi [ACTION]                 no radios in the lab: says so, does nothing
+boot                          what a router does at power-on
+reboot                        a power cycle of this router
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv: list[str]) -> int:
     if command == "reload_config":
         return apply.reload_config(lab)
     if command == "service":
-        name, action = (args + ["", ""])[:2]
+        name, action = [*args, "", ""][:2]
         if name not in apply.SERVICES:
             print(f"/etc/init.d/{name}: not emulated in the lab", file=sys.stderr)
             return 1

@@ -13,6 +13,7 @@ service as it was, as OpenWrt's services ignore a config libuci cannot read.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ DIGESTS = Path("/tmp/config.md5")
 BABELD_CONF = Path("/tmp/babeld.conf")
 BABELD_PID = Path("/tmp/babeld.pid")
 BABELD_LOG = Path("/tmp/babeld.log")
+BABELD_STATE = Path("/tmp/babel-state")  # not the host's /var/lib/babel-state
 RC_D = Path("/etc/rc.d")
 SERVICES = ("network", "firewall", "babeld")
 
@@ -75,23 +77,35 @@ def _managed_devices(lab: LabInfo, plan: NetworkPlan) -> list[str]:
 
 
 def restart_babeld(lab: LabInfo) -> list[str]:
-    stop_babeld()
+    """Restart babeld on the new config; a config that cannot be read leaves it running."""
     pkg = read_package("babeld")
-    if pkg is None:
-        return ["babeld: no config, not running"]
-    plan = _network_plan(lab)
+    plan = _network_plan(lab)  # read everything first: a UciError here changes nothing
 
     def devices(name: str) -> list[str]:
         if name == "mesh0":
             return list(lab.wifi)
         return plan.devices.get(name, [name])
 
-    text = babeld_conf(pkg, devices)
+    text = babeld_conf(pkg, devices) if pkg is not None else ""
+    stop_babeld()
     if "interface " not in text:
-        return ["babeld: no interface, not running"]
+        return ["babeld: no mesh interface in the config, not running"]
     BABELD_CONF.write_text(text, encoding="utf-8")
-    run(["babeld", "-D", "-I", str(BABELD_PID), "-L", str(BABELD_LOG), "-c", str(BABELD_CONF)])
-    return ["babeld: started"]
+    run(
+        [
+            "babeld",
+            "-D",
+            "-I",
+            str(BABELD_PID),
+            "-L",
+            str(BABELD_LOG),
+            "-S",
+            str(BABELD_STATE),
+            "-c",
+            str(BABELD_CONF),
+        ]
+    )
+    return ["started"]
 
 
 def stop_babeld() -> None:
@@ -99,10 +113,8 @@ def stop_babeld() -> None:
         pid = int(BABELD_PID.read_text().strip())
     except (FileNotFoundError, ValueError):
         return
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     for _ in range(50):  # babeld removes its pid file when it has withdrawn its routes
         if not BABELD_PID.exists():
             return
@@ -167,13 +179,13 @@ def power_cycle(lab: LabInfo) -> None:
     os.setsid()
     if os.fork() > 0:
         os._exit(0)
-    own_net = os.readlink("/proc/self/ns/net")
+    own_net = Path("/proc/self/ns/net").readlink()
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == me:
             continue
         try:
-            if os.readlink(entry / "ns" / "net") == own_net:
+            if (entry / "ns" / "net").readlink() == own_net:
                 os.kill(int(entry.name), signal.SIGKILL)
         except (FileNotFoundError, PermissionError, ProcessLookupError):
             continue

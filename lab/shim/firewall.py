@@ -19,10 +19,12 @@ ucode/fw4.uc), so a lab router decides as a 22.03+ router does; fw3 (19.07,
   there (fw4's "Prevent NAT leakage"); mtu_fix: MSS clamped to the route's
   MTU both ways.
 
-The script deletes and recreates its own table in one transaction, so it can
-be loaded again and again. Options, targets, protocols and ICMP types outside
-this subset raise ValueError naming the section: a renderer change the lab
-does not emulate must fail loudly, not be half-applied.
+The caller resolves each zone's networks to Linux devices (`zone_devices`,
+by zone name; a zone with none matches nothing). The script deletes and
+recreates its own table in one transaction, so it can be loaded again and
+again. Options, targets, protocols and ICMP types outside this subset raise
+ValueError naming the section: a renderer change the lab does not emulate
+must fail loudly, not be half-applied.
 """
 
 from __future__ import annotations
@@ -36,21 +38,12 @@ from controller.uci import OptionValue, Package, Section
 __all__ = ["nft_ruleset"]
 
 _VERDICTS = ("accept", "reject", "drop")
-_OPTIONS = {
+_OPTIONS = {  # what the lab emulates; `network` is resolved to devices by the caller
     "defaults": {"input", "output", "forward", "syn_flood", "synflood_protect"},
     "zone": {"name", "network", "input", "output", "forward", "masq", "mtu_fix", "enabled"},
     "forwarding": {"src", "dest", "name", "enabled"},
-    "rule": {
-        "name",
-        "src",
-        "dest",
-        "proto",
-        "dest_port",
-        "icmp_type",
-        "family",
-        "target",
-        "enabled",
-    },
+    "rule": {"name", "src", "dest", "proto", "dest_port", "icmp_type", "family", "target"}
+    | {"enabled"},
 }
 _TRUE = frozenset({"1", "on", "true", "yes"})  # fw4's parse_bool
 _FALSE = frozenset({"0", "off", "false", "no"})
@@ -83,6 +76,11 @@ _ICMP_TYPES: dict[str, tuple[int | None, int | None]] = {
     "neighbor-solicitation": (None, 135),
     "neighbour-advertisement": (None, 136),
     "neighbor-advertisement": (None, 136),
+}
+_ANY_ICMP = {  # fw4's l4proto(): ICMP of the rule's family, both when it has none
+    0: "meta l4proto { icmp, ipv6-icmp } ",
+    4: "meta l4proto icmp ",
+    6: "meta l4proto ipv6-icmp ",
 }
 _PORT = re.compile(r"([0-9]{1,5})(?:[-:]([0-9]{1,5}))?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -132,7 +130,7 @@ def nft_ruleset(
 
 def _read(pkg: Package, zone_devices: Mapping[str, Sequence[str]]) -> _Firewall:
     fw = _Firewall()
-    named = [(_where(pkg, s), s) for s in pkg.sections]
+    named = list(zip(_where(pkg), pkg.sections, strict=True))
     for where, s in named:
         if s.type not in _OPTIONS:
             raise ValueError(f"{where}: section type {s.type!r} is not emulated in the lab")
@@ -159,9 +157,9 @@ def _read(pkg: Package, zone_devices: Mapping[str, Sequence[str]]) -> _Firewall:
 
 
 def _read_defaults(fw: _Firewall, where: str, s: Section) -> None:
-    fw.input = _policy(where, s, "input", "drop")
-    fw.output = _policy(where, s, "output", "drop")
-    fw.forward = _policy(where, s, "forward", "drop")
+    fw.input = _verdict(where, s, "input", "drop")
+    fw.output = _verdict(where, s, "output", "drop")
+    fw.forward = _verdict(where, s, "forward", "drop")
     syn_flood = _bool(where, s, "syn_flood", default=False)
     fw.syn_flood = _bool(where, s, "synflood_protect", default=syn_flood)
 
@@ -181,9 +179,9 @@ def _read_zone(
     zone = _Zone(
         name,
         devices,
-        input=_policy(where, s, "input", fw.input),
-        output=_policy(where, s, "output", fw.output),
-        forward=_policy(where, s, "forward", fw.forward),
+        input=_verdict(where, s, "input", fw.input),
+        output=_verdict(where, s, "output", fw.output),
+        forward=_verdict(where, s, "forward", fw.forward),
         masq=_bool(where, s, "masq", default=False),
         mtu_fix=_bool(where, s, "mtu_fix", default=False),
     )
@@ -245,14 +243,7 @@ def _matches(where: str, s: Section) -> Iterator[str]:
 def _icmp_matches(where: str, s: Section, family: int) -> Iterator[str]:
     names = _words(s.options.get("icmp_type"))
     if not names:
-        yield (
-            _nfproto(family)
-            + {
-                0: "meta l4proto { icmp, ipv6-icmp } ",
-                4: "meta l4proto icmp ",
-                6: "meta l4proto ipv6-icmp ",
-            }[family]
-        )
+        yield _nfproto(family) + _ANY_ICMP[family]
         return
     unknown = [n for n in names if n not in _ICMP_TYPES]
     if unknown:
@@ -295,12 +286,12 @@ def _ports(where: str, s: Section) -> str:
 # ---------------------------------------------------------------- option values
 
 
-def _where(pkg: Package, s: Section) -> str:
-    """`firewall.NAME`, or `firewall.@TYPE[i]` as uci names an anonymous section."""
-    if s.name is not None:
-        return f"{pkg.name}.{s.name}"
-    index = [x for x in pkg.sections if x.type == s.type].index(s)
-    return f"{pkg.name}.@{s.type}[{index}]"
+def _where(pkg: Package) -> Iterator[str]:
+    """Each section as uci names it: `firewall.NAME`, or `firewall.@TYPE[i]` if anonymous."""
+    seen: dict[str, int] = {}
+    for s in pkg.sections:
+        index = seen[s.type] = seen.get(s.type, -1) + 1
+        yield f"{pkg.name}.{s.name}" if s.name is not None else f"{pkg.name}.@{s.type}[{index}]"
 
 
 def _option(s: Section, name: str) -> str | None:
@@ -337,10 +328,6 @@ def _verdict(where: str, s: Section, name: str, default: str | None) -> str:
     if value is None or value.lower() not in _VERDICTS:
         raise ValueError(f"{where}: {name} {value!r} is not emulated (ACCEPT, REJECT or DROP)")
     return value.lower()
-
-
-def _policy(where: str, s: Section, name: str, default: str) -> str:
-    return _verdict(where, s, name, default)
 
 
 def _zone_ref(fw: _Firewall, where: str, s: Section, name: str) -> str | None:

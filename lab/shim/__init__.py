@@ -1,0 +1,7 @@
+"""The apply shim: what OpenWrt's services do with /etc/config, inside a lab router.
+
+Pure translations (UCI text in, config text out) live beside the thin layer
+that applies them: `babeld_conf` writes babeld.conf as babeld.init does,
+`firewall` writes an nft ruleset as fw4 would, `network` plans addresses and
+routes as netifd would; `apply` runs them on reload_config, boot and reboot.
+"""

@@ -1,0 +1,179 @@
+"""The practice lab runs the example network for real: babel converges, SSH works,
+faults bite and heal, and `down` leaves nothing behind."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import deque
+from pathlib import Path
+
+import pytest
+
+from lab.build import is_lab_namespace, up
+from lab.faults import heal, inject
+from lab.host import RUN_DIR, namespaces
+from tests.lab.conftest import Lab, converged, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+def test_up_is_fast_and_converges(lab: Lab) -> None:
+    print(f"\nlab up {lab.up_seconds:.1f} s, babel converged {lab.converged_seconds:.1f} s later")
+    assert lab.up_seconds < 20
+    assert converged(lab)
+
+
+def test_up_again_changes_nothing(lab: Lab) -> None:
+    before = {
+        n: lab.ns_run(node.namespace, ["cat", "/proc/net/dev"]).stdout
+        for n, node in lab.plan.nodes.items()
+    }
+    up(lab.inv)  # complete already: nothing is rebuilt
+    after = {
+        n: lab.ns_run(node.namespace, ["cat", "/proc/net/dev"]).stdout
+        for n, node in lab.plan.nodes.items()
+    }
+    assert before.keys() == after.keys()
+    assert all(lab.ssh(n, "true").returncode == 0 for n in ("gw-market", "leaf-library"))
+
+
+def test_every_router_reaches_every_lan(lab: Lab) -> None:
+    """A TCP connection from each router to every other router's LAN address."""
+    script = (
+        "import socket, sys\n"
+        "bad = []\n"
+        "for a in sys.argv[1:]:\n"
+        "    try:\n"
+        "        socket.create_connection((a, 22), timeout=5).close()\n"
+        "    except OSError as e:\n"
+        "        bad.append(f'{a}: {e}')\n"
+        "print('\\n'.join(bad))\n"
+    )
+    for name, node in lab.plan.nodes.items():
+        others = [str(p.lan_address) for n, p in lab.inv.plan.items() if n != name]
+        result = lab.ns_run(node.namespace, ["python3", "-c", script, *others])
+        assert result.stdout.strip() == "", f"{name} cannot reach: {result.stdout}"
+
+
+def test_ssh_reaches_a_router_with_its_own_files_and_no_sftp(lab: Lab) -> None:
+    result = lab.ssh("leaf-library", "cat /etc/config/system; ls /etc/meshkeeper")
+    assert result.returncode == 0, result.stderr
+    assert "option hostname 'leaf-library'" in result.stdout
+    assert "agent.json" in result.stdout
+    assert lab.ssh("leaf-library", "echo mine > /etc/config/scratch").returncode == 0
+    assert lab.ssh("gw-market", "test -e /etc/config/scratch").returncode == 1
+    assert lab.ssh("leaf-library", "rm /etc/config/scratch").returncode == 0
+    tools = lab.ssh("gw-market", "command -v cat mv tar sha256sum mkdir sleep reboot reload_config")
+    assert tools.returncode == 0
+    assert "/usr/local/sbin/reboot" in tools.stdout  # the emulated one, never the host's
+    sftp = lab.ns_run(
+        "mk-noc",
+        [
+            "sftp",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-i",
+            str(lab.paths.controller_key),
+            f"root@{lab.inv.plan['gw-market'].management}",
+        ],
+        input="ls\n",
+    )
+    assert sftp.returncode != 0  # like stock OpenWrt: no SFTP subsystem
+
+
+def test_reload_config_applies_and_rejects_broken_uci(lab: Lab) -> None:
+    node = "leaf-riverbank"
+    original = lab.ssh(node, "cat /etc/config/network").stdout
+    try:
+        changed = original.replace("option ipaddr '10.32.7.1'", "option ipaddr '10.32.7.9'")
+        assert (
+            lab.ssh(node, "cat > /etc/config/network && reload_config", stdin=changed).returncode
+            == 0
+        )
+        assert "10.32.7.9/24" in lab.ns_run("mkn-leaf-riverbank", ["ip", "-4", "addr"]).stdout
+        broken = lab.ssh(
+            node, 'printf "config interface \'lan\\n" > /etc/config/network; reload_config'
+        )
+        assert broken.returncode == 1
+        assert "config rejected" in broken.stderr
+        assert "10.32.7.9/24" in lab.ns_run("mkn-leaf-riverbank", ["ip", "-4", "addr"]).stdout
+    finally:
+        lab.ssh(node, "cat > /etc/config/network && reload_config", stdin=original)
+    assert "10.32.7.1/24" in lab.ns_run("mkn-leaf-riverbank", ["ip", "-4", "addr"]).stdout
+
+
+def _predicted_cut(lab: Lab, dead: str) -> set[str]:
+    """Nodes the inventory says lose every gateway when `dead` goes."""
+    adjacency = {n: set(v) - {dead} for n, v in lab.inv.neighbours().items() if n != dead}
+    reached = {g.name for g in lab.inv.gateways()}
+    queue = deque(reached)
+    while queue:
+        for other in adjacency[queue.popleft()] - reached:
+            reached.add(other)
+            queue.append(other)
+    return set(adjacency) - reached
+
+
+def test_losing_the_critical_relay_splits_the_mesh_as_predicted(lab: Lab) -> None:
+    cut = _predicted_cut(lab, "relay-water-tower")
+    assert cut == {"leaf-library", "leaf-riverbank", "leaf-hillside"}
+    gateway_lan = lab.inv.plan["gw-market"].lan_subnet
+    inject(lab.plan, lab.paths, "node-down", ["relay-water-tower"])
+    try:
+        seconds = wait_for(lambda: all(gateway_lan not in lab.routes(n) for n in cut), 60)
+        print(f"\nsplit seen {seconds:.1f} s after the power cut")
+        hillside_lan = lab.inv.plan["leaf-hillside"].lan_subnet
+        assert hillside_lan in lab.routes("leaf-riverbank")  # the island still meshes
+        assert gateway_lan in lab.routes("leaf-bus-stop")  # the rest is untouched
+    finally:
+        heal(lab.plan, lab.paths)
+    wait_for(lambda: converged(lab), 90)
+    assert lab.ssh("relay-water-tower", "cat /etc/config/system").returncode == 0
+
+
+def test_link_down_and_heal(lab: Lab) -> None:
+    inject(lab.plan, lab.paths, "link-down", ["relay-water-tower", "leaf-library"])
+    try:
+        library_lan = lab.inv.plan["leaf-library"].lan_subnet
+        wait_for(lambda: library_lan not in lab.routes("gw-market"), 60)
+    finally:
+        heal(lab.plan, lab.paths, "link-down")
+    wait_for(lambda: converged(lab), 90)
+
+
+def test_teardown_leaves_nothing_behind(lab: Lab) -> None:
+    """Runs last (file order): down from a fresh process, then look for anything left."""
+    result = subprocess.run(
+        [".venv/bin/meshkeeper", "lab", "down", "-i", str(lab.inventory)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not [n for n in namespaces() if is_lab_namespace(n)]
+    assert not RUN_DIR.exists()
+    mounts = Path("/proc/self/mountinfo").read_text()
+    assert "meshkeeper-lab" not in mounts and str(lab.paths.root) not in mounts
+    procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    assert str(lab.paths.root) not in procs  # no sshd or babeld of the lab
+    leftovers = sorted(p.name for p in (lab.paths.root / "nodes").glob("*/*"))
+    assert set(leftovers) <= {"ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"}
+    assert not (lab.paths.root / "state.json").exists()
+    # The host gained no interface or route into the lab (checked without sending a packet).
+    host_routes = subprocess.run(
+        ["ip", "-4", "route"], capture_output=True, text=True, check=True
+    ).stdout
+    assert not any(
+        str(pool.network_address).rsplit(".", 2)[0] in host_routes for pool in lab.plan.routed_pools
+    )
+    host_links = subprocess.run(
+        ["ip", "-br", "link"], capture_output=True, text=True, check=True
+    ).stdout
+    assert not any(
+        line.startswith(("wl", "lanport", "lanclient")) for line in host_links.splitlines()
+    )
