@@ -16,6 +16,7 @@ from pathlib import Path
 
 from controller.model.inventory import Inventory
 from controller.render.tree import render_inventory
+from lab import upstream
 from lab.host import MOUNT_DIR, RUN_DIR, LabError, ip, ip_batch, namespaces, require_root, run
 from lab.paths import LabPaths
 from lab.plan import (
@@ -42,6 +43,8 @@ from lab.router import (
     write_bin,
 )
 from lab.shim.labinfo import DhcpLease, LabInfo
+
+CA_PATH = "etc/ssl/certs/meshkeeper-lab-ca.crt"
 
 SYSCTLS = (
     "net.ipv4.ip_forward=1",
@@ -79,10 +82,12 @@ def up(inv: Inventory) -> LabPlan:
     _wire(plan)
     _upstream(plan)
     rendered = render_inventory(inv)
+    ca = upstream.ca_cert(paths).read_bytes()
     for node in plan.nodes.values():
         node_paths = paths.node(node.name)
         files = {f.path: f.data for f in rendered[node.name]}
         modes = {f.path: f.mode for f in rendered[node.name]}
+        files[CA_PATH], modes[CA_PATH] = ca, 0o644  # routers trust the lab's internet
         info = LabInfo(
             node=node.name,
             wifi=node.wifi,
@@ -98,6 +103,7 @@ def up(inv: Inventory) -> LabPlan:
         make_mount_namespace(node, node_paths, paths)
     for node in plan.nodes.values():
         boot(node)
+    upstream.start(inv, plan, paths, [])
     _write_state(paths, plan, complete=True)
     return plan
 

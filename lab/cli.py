@@ -101,12 +101,13 @@ def exec_(inventory_path: Path | None, where: str, command: tuple[str, ...]) -> 
 @reports_errors
 def fault(inventory_path: Path | None, kind: str, args: tuple[str, ...]) -> None:
     """Inject a fault: node-down NODE, link-down A B, link-loss A B PCT, isp-down ISP,
-    international-cut [ISP|all], national-cut, throttle TARGET KBIT."""
+    international-cut [ISP|all], national-cut, throttle TARGET KBIT,
+    dns-tamper [NAME...] [lie|nxdomain|bogon|inject], platform-block PLATFORM [LAYER]."""
     from lab.faults import inject
 
     require_root()
     inv = _inventory(inventory_path)
-    done = inject(lab_plan(inv), LabPaths.for_inventory(inv.root), kind, list(args))
+    done = inject(inv, lab_plan(inv), LabPaths.for_inventory(inv.root), kind, list(args))
     click.echo(f"fault: {done.kind} {' '.join(done.args)}".rstrip())
 
 
@@ -120,5 +121,5 @@ def heal(inventory_path: Path | None, kind: str | None) -> None:
 
     require_root()
     inv = _inventory(inventory_path)
-    healed = do_heal(lab_plan(inv), LabPaths.for_inventory(inv.root), kind)
+    healed = do_heal(inv, lab_plan(inv), LabPaths.for_inventory(inv.root), kind)
     click.echo(f"healed {len(healed)} fault(s)")

@@ -17,9 +17,16 @@ fresh process, and each is undone exactly. What each does at packet level:
                            resolver still answer, domestic and abroad are dead
     throttle TARGET RATE   traffic to and from TARGET (an address) is policed to RATE
                            kbit/s at the exchange: a flat rate, as a policer makes
-    dns-tamper, platform-block
-                           change what the lab's DNS, HTTP and TLS services answer
-                           (see lab/services); they are applied by lab.upstream
+    dns-tamper [NAME...] [lie|nxdomain|bogon|inject]
+                           every resolver (the ISPs' and 198.18.0.53) lies about NAME
+                           (default: every platform host; default mode: lie, pointing at
+                           198.18.66.6 where nothing listens); `inject` also makes the
+                           non-resolver 198.18.0.99 "answer", and the resolvers send a
+                           forged reply before the genuine one
+    platform-block PLATFORM [dns|tcp|tls-sni|http]
+                           dns: resolvers say NXDOMAIN for its host; tcp: the exchange
+                           resets TCP to its address; tls-sni: its TLS endpoint resets a
+                           ClientHello naming it; http: a 451 block page for its Host
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
 
+from controller.model.inventory import Inventory
+from lab import upstream
 from lab.host import LabError, ip, run
 from lab.paths import LabPaths
 from lab.plan import EXCHANGE_NS, LabPlan
@@ -44,6 +53,9 @@ NETWORK_KINDS = (
     "national-cut",
     "throttle",
 )
+SERVICE_KINDS = ("dns-tamper", "platform-block")
+KINDS = NETWORK_KINDS + SERVICE_KINDS
+LAYERS = ("dns", "tcp", "tls-sni", "http")
 
 
 @dataclass(frozen=True)
@@ -68,11 +80,11 @@ def _save(paths: LabPaths, faults: list[Fault]) -> None:
     )
 
 
-def inject(plan: LabPlan, paths: LabPaths, kind: str, args: list[str]) -> Fault:
-    if kind not in NETWORK_KINDS:
-        raise LabError(f"unknown fault {kind!r} — one of: {', '.join(NETWORK_KINDS)}")
+def inject(inv: Inventory, plan: LabPlan, paths: LabPaths, kind: str, args: list[str]) -> Fault:
+    if kind not in KINDS:
+        raise LabError(f"unknown fault {kind!r} — one of: {', '.join(KINDS)}")
     faults = _load(paths)
-    fault = _build(plan, kind, args)
+    fault = _build(inv, plan, kind, args)
     if any(f.kind == fault.kind and f.args == fault.args for f in faults):
         return fault
     if kind == "node-down":
@@ -83,11 +95,17 @@ def inject(plan: LabPlan, paths: LabPaths, kind: str, args: list[str]) -> Fault:
         _set_link(plan, fault.args[0], fault.args[1], "down")
     faults.append(fault)
     _apply_tables(faults, plan)
+    if kind in SERVICE_KINDS:
+        upstream.start(inv, plan, paths, _service_faults(faults))
     _save(paths, faults)
     return fault
 
 
-def heal(plan: LabPlan, paths: LabPaths, kind: str | None = None) -> list[Fault]:
+def _service_faults(faults: list[Fault]) -> list[tuple[str, tuple[str, ...]]]:
+    return [(f.kind, f.args) for f in faults if f.kind in SERVICE_KINDS]
+
+
+def heal(inv: Inventory, plan: LabPlan, paths: LabPaths, kind: str | None = None) -> list[Fault]:
     faults = _load(paths)
     healed = [f for f in faults if kind is None or f.kind == kind]
     remaining = [f for f in faults if f not in healed]
@@ -100,6 +118,8 @@ def heal(plan: LabPlan, paths: LabPaths, kind: str | None = None) -> list[Fault]
             _set_links(plan, name, "up", skip={f.args for f in remaining if f.kind == "link-down"})
             boot(plan.nodes[name])
     _apply_tables(remaining, plan, also=healed)
+    if any(f.kind in SERVICE_KINDS for f in healed):
+        upstream.start(inv, plan, paths, _service_faults(remaining))
     _save(paths, remaining)
     return healed
 
@@ -108,7 +128,7 @@ def active(paths: LabPaths) -> list[Fault]:
     return _load(paths)
 
 
-def _build(plan: LabPlan, kind: str, args: list[str]) -> Fault:
+def _build(inv: Inventory, plan: LabPlan, kind: str, args: list[str]) -> Fault:
     def need(count: int, usage: str) -> None:
         if len(args) != count:
             raise LabError(f"usage: lab fault {kind} {usage}")
@@ -182,6 +202,25 @@ def _build(plan: LabPlan, kind: str, args: list[str]) -> Fault:
                 ]
             },
         )
+    if kind == "dns-tamper":
+        return Fault(kind, tuple(args))
+    if kind == "platform-block":
+        platforms = {t.name: t for t in inv.probes.tiers.platforms}
+        if not args or args[0] not in platforms:
+            raise LabError(
+                f"usage: lab fault platform-block PLATFORM [{'|'.join(LAYERS)}] — "
+                f"platforms: {', '.join(platforms)}"
+            )
+        layer = args[1] if len(args) > 1 else "tcp"
+        if layer not in LAYERS:
+            raise LabError(f"layer {layer!r} — one of: {', '.join(LAYERS)}")
+        address = platforms[args[0]].address
+        rules = (
+            {EXCHANGE_NS: [f"ip daddr {address} tcp dport {{ 80, 443 }} reject with tcp reset"]}
+            if layer == "tcp" and address
+            else {}
+        )
+        return Fault(kind, (args[0], layer), rules)
     raise LabError(f"unknown fault {kind!r}")
 
 

@@ -50,6 +50,34 @@ def run(
     return result
 
 
+def spawn_detached(argv: Sequence[str], log: Path) -> int:
+    """Start a daemon that outlives us (double fork, own session); return its pid."""
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the forked child
+        try:
+            os.close(read_end)
+            os.setsid()
+            grandchild = os.fork()
+            if grandchild == 0:
+                fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+                null = os.open(os.devnull, os.O_RDONLY)
+                os.dup2(null, 0)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.execvp(argv[0], list(argv))  # noqa: S606 - argv list, fixed program
+            os.write(write_end, str(grandchild).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end) as handle:
+        text = handle.read()
+    if not text:
+        raise LabError(f"could not start {argv[0]}")
+    return int(text)
+
+
 def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
     argv = ["ip", *(("-n", netns) if netns else ()), *args]
     return run(argv, check=check).stdout

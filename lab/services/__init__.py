@@ -5,7 +5,9 @@ namespace; the program serves every listener the file names and re-reads the
 file on SIGHUP, so a fault changes what the services answer (a lying
 resolver, a block page, an SNI reset) without a restart. Stdlib only.
 
-    config.py       the JSON config: typed dataclasses, strict validation
+    config.py       the JSON config: typed dataclasses, its schema in the docstring
+    fields.py       reading JSON values strictly, errors with the value's path
+    names.py        DNS names and addresses: normalizing, rule matching, bogons
     dnswire.py      DNS messages: parse a query, build a response (pure)
     dns.py          what a resolver or an injector answers, and its UDP/TCP servers
     clienthello.py  the SNI of a TLS ClientHello (pure), for tls-sni blocking

@@ -1,9 +1,10 @@
 """The services config: one JSON file, parsed into frozen dataclasses, strictly.
 
 Every key is optional unless marked *required*; an unknown key anywhere is an
-error that names its path (`dns[0].tamper["chat.test"].mode`) and the fix.
+error that names its path (`dns[0].tamper['chat.test'].mode`) and the fix.
 Names are DNS names, compared case-insensitively, a trailing dot ignored. A
-rule for a name (`tamper`, `block`, `names`) also covers every name under it.
+rule for a name (`tamper`, `block`, `names`) also covers every name under it
+(`"."` covers every name); the most specific rule wins.
 Relative `cert`/`key` paths are relative to the config file.
 
     {
@@ -29,7 +30,8 @@ Relative `cert`/`key` paths are relative to the config file.
         "port": 53,
         "address": "198.18.66.6",        # required: the forged A/AAAA answer
         "names": ["chat.test"],          # only these (and names under them); [] = every name;
-        "ttl": 60                        # other queries get no answer, as from a censor
+        "ttl": 60                        # other names, and the other address type, get no
+                                         # answer: a censor forges only what it blocks
       }],
       "http": [{
         "listen": "198.18.1.10", "port": 80,
@@ -63,18 +65,17 @@ UDP (and TCP), an injector UDP, http/tls/tcp_echo TCP.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
-import re
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, TypeAlias, TypeVar, get_args
+from typing import Literal, NamedTuple, get_args
 
+from lab.services import fields
 from lab.services.errors import ConfigError
+from lab.services.names import IPAddress, endpoint, is_bogon
 
-IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 TamperMode = Literal["lie", "bogon", "nxdomain", "servfail", "drop", "inject"]
 HttpBlock = Literal["blockpage", "reset"]
 TlsBlock = Literal["reset"]
@@ -82,22 +83,9 @@ TlsBlock = Literal["reset"]
 TAMPER_MODES: tuple[TamperMode, ...] = get_args(TamperMode)
 HTTP_BLOCKS: tuple[HttpBlock, ...] = get_args(HttpBlock)
 TLS_BLOCKS: tuple[TlsBlock, ...] = get_args(TlsBlock)
-_Choice = TypeVar("_Choice", bound=str)
 _ADDRESS_MODES = frozenset({"lie", "bogon", "inject"})
 DEFAULT_BOGON = ipaddress.IPv4Address("127.0.0.1")
 DEFAULT_BLOCKPAGE = "This site is blocked by order of the authorities (meshkeeper lab).\n"
-
-# What OONI counts as a bogon answer; 198.18.0.0/15 is the lab's internet, so not here.
-BOGONS = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "fc00::/7", "fe80::/10",
-    )
-)  # fmt: skip
-
-LABEL = re.compile(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?")
 
 
 @dataclass(frozen=True)
@@ -188,16 +176,16 @@ def load(path: Path) -> ServicesConfig:
 
 def parse(data: object, base: Path = Path()) -> ServicesConfig:
     """Validate decoded JSON `data`; relative certificate paths are resolved from `base`."""
-    top = _object(
+    top = fields.obj(
         data, "config", ("dns", "dns_injector", "http", "tls", "tcp_echo", "max_concurrent")
     )
     config = ServicesConfig(
-        dns=tuple(_dns(v, w) for v, w in _items(top, "dns", "")),
-        dns_injector=tuple(_injector(v, w) for v, w in _items(top, "dns_injector", "")),
-        http=tuple(_http(v, w) for v, w in _items(top, "http", "")),
-        tls=tuple(_tls(v, w, base) for v, w in _items(top, "tls", "")),
-        tcp_echo=tuple(_echo(v, w) for v, w in _items(top, "tcp_echo", "")),
-        max_concurrent=_int(top.get("max_concurrent", 32), "max_concurrent", 1, 1024),
+        dns=tuple(_dns(v, w) for v, w in fields.items(top, "dns", "")),
+        dns_injector=tuple(_injector(v, w) for v, w in fields.items(top, "dns_injector", "")),
+        http=tuple(_http(v, w) for v, w in fields.items(top, "http", "")),
+        tls=tuple(_tls(v, w, base) for v, w in fields.items(top, "tls", "")),
+        tcp_echo=tuple(_echo(v, w) for v, w in fields.items(top, "tcp_echo", "")),
+        max_concurrent=fields.integer(top.get("max_concurrent", 32), "max_concurrent", 1, 1024),
     )
     _check_unique_listeners(config)
     return config
@@ -240,53 +228,34 @@ def sockets(config: ServicesConfig) -> list[Socket]:
     return found
 
 
-def normalize_name(text: str) -> str:
-    """`text` as the config and the servers compare names: lower case, no trailing dot."""
-    name = text.lower()
-    return name[:-1] if name.endswith(".") and name != "." else name
-
-
-def covers(rule_name: str, name: str) -> bool:
-    """Whether a rule for `rule_name` applies to `name` (the name itself or under it)."""
-    return rule_name in (".", name) or name.endswith("." + rule_name)
-
-
-def most_specific(rules: Mapping[str, object], name: str) -> str | None:
-    """The key of `rules` that covers `name` with the most labels, if any."""
-    matches = [rule for rule in rules if covers(rule, name)]
-    return max(matches, key=lambda r: (r != ".", r.count("."), len(r)), default=None)
-
-
-def is_bogon(address: IPAddress) -> bool:
-    return any(address.version == net.version and address in net for net in BOGONS)
-
-
 # --- the parts -----------------------------------------------------------------------
 
 
 def _dns(value: object, where: str) -> DnsService:
     keys = ("listen", "port", "tcp", "ttl", "zones", "records", "txt", "tamper")
-    obj = _object(value, where, keys, required=("listen", "zones"))
-    zones = tuple(_name(z, w, root_ok=True) for z, w in _items(obj, "zones", where))
+    obj = fields.obj(value, where, keys, required=("listen", "zones"))
+    zones = tuple(fields.dns_name(z, w, root_ok=True) for z, w in fields.items(obj, "zones", where))
     if not zones:
         raise ConfigError(f"{where}.zones: empty — list the zones this server answers for")
     records = {
-        _name(n, f"{where}.records", zone_of=zones): _addresses(v, f"{where}.records[{n!r}]")
-        for n, v in _entries(obj, "records", where)
+        fields.dns_name(n, f"{where}.records", zone_of=zones): fields.addresses(
+            v, f"{where}.records[{n!r}]"
+        )
+        for n, v in fields.entries(obj, "records", where)
     }
     txt = {
-        _name(n, f"{where}.txt", zone_of=zones): _texts(v, f"{where}.txt[{n!r}]")
-        for n, v in _entries(obj, "txt", where)
+        fields.dns_name(n, f"{where}.txt", zone_of=zones): fields.texts(v, f"{where}.txt[{n!r}]")
+        for n, v in fields.entries(obj, "txt", where)
     }
     tamper = {
-        _name(n, f"{where}.tamper", root_ok=True): _tamper(v, f"{where}.tamper[{n!r}]")
-        for n, v in _entries(obj, "tamper", where)
+        fields.dns_name(n, f"{where}.tamper", root_ok=True): _tamper(v, f"{where}.tamper[{n!r}]")
+        for n, v in fields.entries(obj, "tamper", where)
     }
     return DnsService(
-        listen=_address(obj["listen"], f"{where}.listen"),
-        port=_port(obj, where, 53),
-        tcp=_bool(obj.get("tcp", True), f"{where}.tcp"),
-        ttl=_int(obj.get("ttl", 60), f"{where}.ttl", 0, 604800),
+        listen=fields.address(obj["listen"], f"{where}.listen"),
+        port=fields.port(obj, where, 53),
+        tcp=fields.boolean(obj.get("tcp", True), f"{where}.tcp"),
+        ttl=fields.integer(obj.get("ttl", 60), f"{where}.ttl", 0, 604800),
         zones=zones,
         records=records,
         txt=txt,
@@ -297,8 +266,8 @@ def _dns(value: object, where: str) -> DnsService:
 def _tamper(value: object, where: str) -> TamperRule:
     if isinstance(value, str):
         value = {"mode": value}
-    obj = _object(value, where, ("mode", "address"), required=("mode",))
-    mode = _choice(obj["mode"], f"{where}.mode", TAMPER_MODES)
+    obj = fields.obj(value, where, ("mode", "address"), required=("mode",))
+    mode = fields.choice(obj["mode"], f"{where}.mode", TAMPER_MODES)
     if "address" in obj and mode not in _ADDRESS_MODES:
         raise ConfigError(f"{where}.address: mode {mode!r} takes no address — remove it")
     if "address" not in obj and mode in ("lie", "inject"):
@@ -306,9 +275,9 @@ def _tamper(value: object, where: str) -> TamperRule:
             f"{where}: mode {mode!r} needs an address — write "
             f'{{"mode": "{mode}", "address": "198.18.66.6"}}'
         )
-    address = _address(obj["address"], f"{where}.address") if "address" in obj else None
+    address = fields.address(obj["address"], f"{where}.address") if "address" in obj else None
     if mode == "bogon":
-        address = address or DEFAULT_BOGON
+        address = DEFAULT_BOGON if address is None else address
         if not is_bogon(address):
             raise ConfigError(
                 f"{where}.address: {address} is not a bogon — use a private, loopback or "
@@ -318,85 +287,91 @@ def _tamper(value: object, where: str) -> TamperRule:
 
 
 def _injector(value: object, where: str) -> DnsInjector:
-    obj = _object(
+    obj = fields.obj(
         value, where, ("listen", "port", "address", "names", "ttl"), ("listen", "address")
     )
     return DnsInjector(
-        listen=_address(obj["listen"], f"{where}.listen"),
-        port=_port(obj, where, 53),
-        address=_address(obj["address"], f"{where}.address"),
-        names=tuple(_name(n, w, root_ok=True) for n, w in _items(obj, "names", where)),
-        ttl=_int(obj.get("ttl", 60), f"{where}.ttl", 0, 604800),
+        listen=fields.address(obj["listen"], f"{where}.listen"),
+        port=fields.port(obj, where, 53),
+        address=fields.address(obj["address"], f"{where}.address"),
+        names=tuple(
+            fields.dns_name(n, w, root_ok=True) for n, w in fields.items(obj, "names", where)
+        ),
+        ttl=fields.integer(obj.get("ttl", 60), f"{where}.ttl", 0, 604800),
     )
 
 
 def _http(value: object, where: str) -> HttpService:
     keys = ("listen", "port", "sites", "block", "blockpage", "bulk_max_bytes")
-    obj = _object(value, where, keys, required=("listen",))
+    obj = fields.obj(value, where, keys, required=("listen",))
     return HttpService(
-        listen=_address(obj["listen"], f"{where}.listen"),
-        port=_port(obj, where, 80),
+        listen=fields.address(obj["listen"], f"{where}.listen"),
+        port=fields.port(obj, where, 80),
         sites=_sites(obj, where),
         block={
-            _name(n, f"{where}.block", root_ok=True): _choice(
+            fields.dns_name(n, f"{where}.block", root_ok=True): fields.choice(
                 v, f"{where}.block[{n!r}]", HTTP_BLOCKS
             )
-            for n, v in _entries(obj, "block", where)
+            for n, v in fields.entries(obj, "block", where)
         },
-        blockpage=_str(obj.get("blockpage", DEFAULT_BLOCKPAGE), f"{where}.blockpage"),
+        blockpage=fields.string(obj.get("blockpage", DEFAULT_BLOCKPAGE), f"{where}.blockpage"),
         bulk_max_bytes=_bulk(obj, where),
     )
 
 
 def _tls(value: object, where: str, base: Path) -> TlsService:
     keys = ("listen", "port", "certificates", "sites", "block", "bulk_max_bytes")
-    obj = _object(value, where, keys, required=("listen", "certificates"))
-    certificates = tuple(_certificate(v, w, base) for v, w in _items(obj, "certificates", where))
+    obj = fields.obj(value, where, keys, required=("listen", "certificates"))
+    certificates = tuple(
+        _certificate(v, w, base) for v, w in fields.items(obj, "certificates", where)
+    )
     if not certificates:
         raise ConfigError(f"{where}.certificates: empty — give at least one (the default)")
     return TlsService(
-        listen=_address(obj["listen"], f"{where}.listen"),
-        port=_port(obj, where, 443),
+        listen=fields.address(obj["listen"], f"{where}.listen"),
+        port=fields.port(obj, where, 443),
         certificates=certificates,
         sites=_sites(obj, where),
         block={
-            _name(n, f"{where}.block", root_ok=True): _choice(
+            fields.dns_name(n, f"{where}.block", root_ok=True): fields.choice(
                 v, f"{where}.block[{n!r}]", TLS_BLOCKS
             )
-            for n, v in _entries(obj, "block", where)
+            for n, v in fields.entries(obj, "block", where)
         },
         bulk_max_bytes=_bulk(obj, where),
     )
 
 
 def _certificate(value: object, where: str, base: Path) -> Certificate:
-    obj = _object(value, where, ("names", "cert", "key"), required=("names", "cert", "key"))
-    names = tuple(_name(n, w, wildcard_ok=True) for n, w in _items(obj, "names", where))
+    obj = fields.obj(value, where, ("names", "cert", "key"), required=("names", "cert", "key"))
+    names = tuple(
+        fields.dns_name(n, w, wildcard_ok=True) for n, w in fields.items(obj, "names", where)
+    )
     if not names:
         raise ConfigError(f"{where}.names: empty — list the names this certificate is for")
     return Certificate(
         names=names,
-        cert=base / _str(obj["cert"], f"{where}.cert"),
-        key=base / _str(obj["key"], f"{where}.key"),
+        cert=base / fields.string(obj["cert"], f"{where}.cert"),
+        key=base / fields.string(obj["key"], f"{where}.key"),
     )
 
 
 def _echo(value: object, where: str) -> TcpEchoService:
-    obj = _object(value, where, ("listen", "port"), required=("listen",))
+    obj = fields.obj(value, where, ("listen", "port"), required=("listen",))
     return TcpEchoService(
-        listen=_address(obj["listen"], f"{where}.listen"), port=_port(obj, where, 7)
+        listen=fields.address(obj["listen"], f"{where}.listen"), port=fields.port(obj, where, 7)
     )
 
 
 def _sites(obj: Mapping[str, object], where: str) -> dict[str, str]:
     return {
-        _name(n, f"{where}.sites"): _str(v, f"{where}.sites[{n!r}]")
-        for n, v in _entries(obj, "sites", where)
+        fields.dns_name(n, f"{where}.sites"): fields.string(v, f"{where}.sites[{n!r}]")
+        for n, v in fields.entries(obj, "sites", where)
     }
 
 
 def _bulk(obj: Mapping[str, object], where: str) -> int:
-    return _int(obj.get("bulk_max_bytes", 0), f"{where}.bulk_max_bytes", 0, 1 << 30)
+    return fields.integer(obj.get("bulk_max_bytes", 0), f"{where}.bulk_max_bytes", 0, 1 << 30)
 
 
 def _check_unique_listeners(config: ServicesConfig) -> None:
@@ -404,139 +379,7 @@ def _check_unique_listeners(config: ServicesConfig) -> None:
     for sock in sockets(config):
         if sock.key in seen:
             raise ConfigError(
-                f"{sock.where}: {_endpoint(sock.address, sock.port)}/{sock.transport} is "
+                f"{sock.where}: {endpoint(sock.address, sock.port)}/{sock.transport} is "
                 f"already used by {seen[sock.key]} — give one of them another address or port"
             )
         seen[sock.key] = sock.where
-
-
-def _endpoint(address: IPAddress, port: int) -> str:
-    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
-
-
-# --- the primitives ------------------------------------------------------------------
-
-
-def _kind(value: object) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
-    if value is None:
-        return "null"
-    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
-
-
-def _object(
-    value: object, where: str, keys: Collection[str], required: Collection[str] = ()
-) -> dict[str, object]:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected an object, got {_kind(value)}")
-    for key in value:
-        if key not in keys:
-            close = difflib.get_close_matches(key, keys, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"expected {', '.join(keys)}"
-            raise ConfigError(f"{where}: unknown key {key!r} — {hint}")
-    for key in required:
-        if key not in value:
-            raise ConfigError(f"{where}: {key!r} is required")
-    return value
-
-
-def _items(obj: Mapping[str, object], key: str, where: str) -> list[tuple[object, str]]:
-    path = f"{where}.{key}" if where else key
-    value = obj.get(key, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{path}: expected a list, got {_kind(value)}")
-    return [(item, f"{path}[{i}]") for i, item in enumerate(value)]
-
-
-def _entries(obj: Mapping[str, object], key: str, where: str) -> list[tuple[str, object]]:
-    value = obj.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}.{key}: expected an object, got {_kind(value)}")
-    return list(value.items())
-
-
-def _str(value: object, where: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {_kind(value)}")
-    return value
-
-
-def _bool(value: object, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise ConfigError(f"{where}: expected true or false, got {_kind(value)}")
-    return value
-
-
-def _int(value: object, where: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: expected a whole number, got {_kind(value)}")
-    if not low <= value <= high:
-        raise ConfigError(f"{where}: {value} is out of range — use {low} to {high}")
-    return value
-
-
-def _port(obj: Mapping[str, object], where: str, default: int) -> int:
-    return _int(obj.get("port", default), f"{where}.port", 1, 65535)
-
-
-def _choice(value: object, where: str, choices: tuple[_Choice, ...]) -> _Choice:
-    text = _str(value, where)
-    for choice in choices:
-        if text == choice:
-            return choice
-    raise ConfigError(f"{where}: {text!r} is not one of {', '.join(choices)}")
-
-
-def _address(value: object, where: str) -> IPAddress:
-    text = _str(value, where)
-    try:
-        return ipaddress.ip_address(text)
-    except ValueError:
-        raise ConfigError(f"{where}: {text!r} is not an IPv4 or IPv6 address") from None
-
-
-def _addresses(value: object, where: str) -> tuple[IPAddress, ...]:
-    if isinstance(value, str):
-        return (_address(value, where),)
-    if not isinstance(value, list) or not value:
-        raise ConfigError(f"{where}: expected an address or a non-empty list of addresses")
-    return tuple(_address(item, f"{where}[{i}]") for i, item in enumerate(value))
-
-
-def _texts(value: object, where: str) -> tuple[str, ...]:
-    texts = [value] if isinstance(value, str) else value
-    if not isinstance(texts, list) or not texts:
-        raise ConfigError(f"{where}: expected a string or a non-empty list of strings")
-    checked = tuple(_str(t, f"{where}[{i}]") for i, t in enumerate(texts))
-    for i, text in enumerate(checked):
-        if len(text.encode("utf-8")) > 255:
-            raise ConfigError(f"{where}[{i}]: longer than 255 bytes — split it into strings")
-    return checked
-
-
-def _name(
-    value: object,
-    where: str,
-    *,
-    root_ok: bool = False,
-    wildcard_ok: bool = False,
-    zone_of: tuple[str, ...] = (),
-) -> str:
-    text = _str(value, where)
-    name = normalize_name(text)
-    if name == "." and root_ok:
-        return name
-    labels = name.split(".")
-    if wildcard_ok and labels[0] == "*":
-        labels = labels[1:]
-    if not name or len(name) > 253 or not all(LABEL.fullmatch(label) for label in labels):
-        raise ConfigError(
-            f"{where}: {text!r} is not a DNS name — use letters, digits and hyphens, "
-            "labels of 1 to 63 characters separated by dots"
-        )
-    if zone_of and not any(covers(zone, name) for zone in zone_of):
-        raise ConfigError(
-            f"{where}: {text!r} is not under any of the zones ({', '.join(zone_of)}) — "
-            "add its zone to zones"
-        )
-    return name

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lab.services import dnswire, events
-from lab.services.config import DnsInjector, DnsService, IPAddress, TamperRule, most_specific
+from lab.services.config import DnsInjector, DnsService, TamperRule
 from lab.services.dnswire import ANY, CLASS_IN, Query, Record
+from lab.services.names import IPAddress, most_specific
 
 # Between a forged reply and the genuine one: the injector is on the path, nearer the client.
 INJECT_GAP_SECONDS = 0.05

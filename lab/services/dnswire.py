@@ -11,7 +11,7 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.services.config import IPAddress
+from lab.services.names import IPAddress
 
 A, NS, SOA, TXT, AAAA, OPT, ANY = 1, 2, 6, 16, 28, 41, 255
 CLASS_IN = 1

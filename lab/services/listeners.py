@@ -12,18 +12,16 @@ import socket
 import socketserver
 import sys
 import threading
+import time
+from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
 from lab.services import events
-from lab.services.config import IPAddress
 from lab.services.errors import ListenError
+from lab.services.names import IPAddress, endpoint
 
 Settings = TypeVar("Settings")
 POLL_SECONDS = 0.2
-
-
-def endpoint(address: IPAddress, port: int) -> str:
-    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 class _BoundedThreads(socketserver.ThreadingMixIn):
@@ -32,14 +30,14 @@ class _BoundedThreads(socketserver.ThreadingMixIn):
     label = "listener"
 
     def _init_slots(self, limit: int) -> None:
-        self._limit = limit
+        self.limit = limit  # a reload may change it: it applies to the next request
         self._active = 0
         self._idle = threading.Condition()
 
     def process_request(self, request: Any, client_address: Any) -> None:
         server: Any = self  # the socketserver this class is mixed into
         with self._idle:
-            busy = self._active >= self._limit
+            busy = self._active >= self.limit
             if not busy:
                 self._active += 1
         if busy:
@@ -92,14 +90,13 @@ class _Serving(Generic[Settings]):
         )
         self._thread.start()
 
-    def stop(self, drain_seconds: float) -> bool:
-        """Stop accepting, close the socket, wait a little for requests in progress."""
+    def close(self) -> None:
+        """Stop accepting and close the socket; requests in progress go on (see drain)."""
         server: Any = self
         if self._thread is not None:
             server.shutdown()
             self._thread.join()
         server.server_close()
-        return bool(server.drain(drain_seconds))
 
 
 def _bind(server: Any, kind: str, transport: str, address: IPAddress, port: int) -> None:
@@ -151,6 +148,23 @@ class TcpListener(_Serving[Settings], _BoundedThreads, socketserver.TCPServer):
 
 
 Listener = UdpListener[Any] | TcpListener[Any]
+
+
+def close_all(listeners: Sequence[Listener], drain_seconds: float) -> None:
+    """Close `listeners` together, then give their requests `drain_seconds` in all to finish.
+
+    Together, because each one's serve loop notices a shutdown only at its next poll.
+    """
+    closing = [threading.Thread(target=listener.close) for listener in listeners]
+    for thread in closing:
+        thread.start()
+    for thread in closing:
+        thread.join()
+    deadline = time.monotonic() + drain_seconds
+    for listener in listeners:
+        if not listener.drain(max(0.0, deadline - time.monotonic())):
+            events.warn("unfinished", listener=listener.label)
+        events.log("closed", listener=listener.label)
 
 
 def _peer(client_address: Any) -> str:

@@ -22,16 +22,16 @@ import argparse
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lab.services import dns, echo, events, web
-from lab.services.config import IPAddress, ServicesConfig, load, sockets
+from lab.services.config import ServicesConfig, load, sockets
 from lab.services.errors import ConfigError, ServiceError
-from lab.services.listeners import Listener, TcpListener, UdpListener, endpoint
+from lab.services.listeners import Listener, TcpListener, UdpListener, close_all
+from lab.services.names import IPAddress, endpoint
 
 DRAIN_SECONDS = 2.0
 Key = tuple[str, IPAddress, int]  # transport, address, port
@@ -79,12 +79,11 @@ class Services:
             opened = self._open_new(plans, config.max_concurrent)
             for plan in plans:
                 if plan.key in self._listeners:
-                    self._listeners[plan.key][1].settings = plan.settings
+                    kept = self._listeners[plan.key][1]
+                    kept.settings, kept.limit = plan.settings, config.max_concurrent
             wanted = {plan.key for plan in plans}
-            for key in [k for k in self._listeners if k not in wanted]:
-                _kind, listener = self._listeners.pop(key)
-                listener.stop(DRAIN_SECONDS)
-                events.log("closed", listener=listener.label)
+            dropped = [self._listeners.pop(k)[1] for k in list(self._listeners) if k not in wanted]
+            close_all(dropped, DRAIN_SECONDS)
             for plan, listener in opened:
                 listener.start()
                 self._listeners[plan.key] = (plan.kind, listener)
@@ -96,12 +95,7 @@ class Services:
         with self._lock:
             listeners = [listener for _kind, listener in self._listeners.values()]
             self._listeners.clear()
-            for listener in listeners:
-                listener.stop(0)
-            deadline = time.monotonic() + drain_seconds
-            for listener in listeners:
-                if not listener.drain(max(0.0, deadline - time.monotonic())):
-                    events.warn("unfinished", listener=listener.label)
+            close_all(listeners, drain_seconds)
 
     def labels(self) -> list[str]:
         return sorted(listener.label for _kind, listener in self._listeners.values())

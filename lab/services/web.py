@@ -11,6 +11,7 @@ reads the ClientHello does.
 from __future__ import annotations
 
 import http.server
+import io
 import re
 import socket
 import ssl
@@ -28,10 +29,9 @@ from lab.services.config import (
     HttpService,
     TlsBlock,
     TlsService,
-    most_specific,
-    normalize_name,
 )
 from lab.services.errors import CertificateError
+from lab.services.names import most_specific, normalize_name
 
 IDLE_SECONDS = 10.0
 HELLO_WAIT_SECONDS = 5.0
@@ -135,6 +135,9 @@ class WebHandler(http.server.BaseHTTPRequestHandler):
     sys_version = ""
     timeout = IDLE_SECONDS
 
+    def version_string(self) -> str:
+        return self.server_version
+
     def do_GET(self) -> None:  # the name http.server dispatches to
         self._serve(send_body=True)
 
@@ -162,10 +165,12 @@ class WebHandler(http.server.BaseHTTPRequestHandler):
             return
         self._log(host, status=None, size=0, block=mode)
         self.close_connection = True
-        # The reader and writer hold the socket open; close them so the RST goes now.
+        # The reader and writer hold the socket open; close them so the RST goes now,
+        # and leave http.server empty ones to finish the request with.
         self.rfile.close()
         self.wfile.close()
         reset(self.connection)
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
 
     def _site(self, settings: WebSettings, host: str, body: str, *, send_body: bool) -> None:
         bulk = _BULK_PATH.fullmatch(self.path)

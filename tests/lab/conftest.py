@@ -21,6 +21,7 @@ import pytest
 from controller.model.inventory import Inventory
 from controller.model.load import load_inventory
 from lab.build import down, up
+from lab.host import mount_handle, nsenter
 from lab.paths import LabPaths
 from lab.plan import LabPlan
 from tests.conftest import EXAMPLE
@@ -48,6 +49,11 @@ class Lab:
             check=False,
             **kwargs,
         )  # type: ignore[call-overload]
+
+    def in_router(self, node: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run argv as the router does: its network and its own /etc and /tmp."""
+        command = nsenter(self.plan.nodes[node].namespace, mount_handle(node), argv)
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
     def routes(self, node: str) -> set[ipaddress.IPv4Network]:
         out = self.ns_run(self.plan.nodes[node].namespace, ["ip", "-j", "-4", "route"]).stdout
@@ -99,7 +105,8 @@ def converged(lab: Lab) -> bool:
     for name in lab.plan.nodes:
         routes = lab.routes(name)
         for other, plan in lab.inv.plan.items():
-            if other != name and plan.lan_subnet not in routes:
+            host = ipaddress.IPv4Network(f"{plan.mesh_address}/32")
+            if other != name and (plan.lan_subnet not in routes or host not in routes):
                 return False
     return True
 
