@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,6 +20,20 @@ MOUNT_DIR = RUN_DIR / "mnt"
 # Inside every router the lab's directory is bound here, so the router's own
 # /tmp can never hide the files its SSH server needs (the lab may live in /tmp).
 ROUTER_VIEW = RUN_DIR / "lab"
+# Likewise meshkeeper's own code and virtual environment, wherever they live (a
+# CI checkout may be under /tmp, which a router's own /tmp would hide).
+ROUTER_SRC = RUN_DIR / "src"
+ROUTER_VENV = RUN_DIR / "venv"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def router_python() -> list[str]:
+    """argv prefix that runs meshkeeper's Python inside a router."""
+    if sys.prefix != sys.base_prefix:  # a virtual environment: its view inside the router
+        python = str(ROUTER_VENV / "bin" / Path(sys.executable).name)
+    else:
+        python = sys.executable
+    return ["env", f"PYTHONPATH={ROUTER_SRC}", python]
 
 
 class LabError(MeshkeeperError):

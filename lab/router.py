@@ -27,12 +27,16 @@ from pathlib import Path
 
 from lab.host import (
     MOUNT_DIR,
+    PROJECT_ROOT,
+    ROUTER_SRC,
+    ROUTER_VENV,
     ROUTER_VIEW,
     RUN_DIR,
     LabError,
     mount_handle,
     nsenter,
     pids_in,
+    router_python,
     run,
 )
 from lab.paths import LabPaths, NodePaths
@@ -48,7 +52,8 @@ def write_bin(paths: LabPaths) -> None:
     """The shim's commands, bound over /usr/local/sbin in every router."""
     paths.bin.mkdir(parents=True, exist_ok=True)
     scripts = {
-        SHIM: f"#!{sys.executable}\nimport sys\nfrom lab.shim.__main__ import main\n"
+        SHIM: f"#!{router_python()[-1]}\nimport sys\nsys.path.insert(0, {str(ROUTER_SRC)!r})\n"
+        "from lab.shim.__main__ import main\n"
         "sys.exit(main(sys.argv[1:]))\n",
         "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
         "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
@@ -140,7 +145,8 @@ def sshd_argv(paths: NodePaths, lab: LabPaths) -> tuple[str, ...]:
 def ensure_run_dir() -> None:
     """A private mount for the nsfs handles (unshare --mount=FILE requires it)."""
     MOUNT_DIR.mkdir(parents=True, exist_ok=True)
-    ROUTER_VIEW.mkdir(exist_ok=True)
+    for mountpoint in (ROUTER_VIEW, ROUTER_SRC, ROUTER_VENV):
+        mountpoint.mkdir(exist_ok=True)
     if run(["mountpoint", "-q", str(RUN_DIR)], check=False).returncode != 0:
         run(["mount", "--bind", str(RUN_DIR), str(RUN_DIR)])
         run(["mount", "--make-private", str(RUN_DIR)])
@@ -162,6 +168,9 @@ def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None
             "/etc",
         ],
         ["mount", "--bind", str(lab.root), str(ROUTER_VIEW)],
+        ["mount", "--bind", str(PROJECT_ROOT), str(ROUTER_SRC)],
+        *([["mount", "--bind", sys.prefix, str(ROUTER_VENV)]] if sys.prefix != sys.base_prefix
+          else []),
         ["mount", "--bind", str(lab.bin), "/usr/local/sbin"],
     ]
     for command in POWER_COMMANDS:
@@ -183,7 +192,7 @@ def in_router(node: LabNode, argv: list[str]) -> list[str]:
 
 def boot(node: LabNode) -> None:
     result = run(
-        in_router(node, [sys.executable, "-m", "lab.shim", "boot"]), check=False, timeout=60
+        in_router(node, [*router_python(), "-m", "lab.shim", "boot"]), check=False, timeout=60
     )
     if result.returncode != 0:
         raise LabError(f"{node.name}: boot failed: {result.stderr.strip()[-500:]}")

@@ -50,10 +50,12 @@ class Lab:
             **kwargs,
         )  # type: ignore[call-overload]
 
-    def in_router(self, node: str, argv: list[str]) -> subprocess.CompletedProcess[str]:
+    def in_router(self, node: str, argv: list[str],
+                  stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run argv as the router does: its network and its own /etc and /tmp."""
         command = nsenter(self.plan.nodes[node].namespace, mount_handle(node), argv)
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
+                              input=stdin)
 
     def routes(self, node: str) -> set[ipaddress.IPv4Network]:
         out = self.ns_run(self.plan.nodes[node].namespace, ["ip", "-j", "-4", "route"]).stdout

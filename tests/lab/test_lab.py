@@ -148,7 +148,7 @@ PROBE = str(Path(__file__).with_name("probe.py"))
 
 
 def probe(lab: Lab, node: str, *args: str) -> str:
-    out = lab.in_router(node, ["python3", PROBE, *args])
+    out = lab.in_router(node, ["python3", "-", *args], stdin=Path(PROBE).read_text())
     return out.stdout.strip() or out.stderr.strip()
 
 

@@ -46,3 +46,29 @@ def test_teardown_leaves_nothing_behind(lab: Lab) -> None:
     assert not any(
         line.startswith(("wl", "lanport", "lanclient")) for line in host_links.splitlines()
     )
+
+
+def test_down_cleans_up_after_a_crashed_up(lab: Lab) -> None:
+    """A half-finished `up` (namespaces, a process, a mount handle, no state file):
+    `down` from a fresh process finds everything by name and removes it."""
+    subprocess.run(["ip", "netns", "add", "mkn-crashed"], check=True)
+    subprocess.run(["ip", "netns", "add", "mk-noc"], check=True)
+    sleeper = subprocess.Popen(["ip", "netns", "exec", "mkn-crashed", "sleep", "600"])
+    handle = RUN_DIR / "mnt" / "crashed"
+    handle.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "--bind", str(RUN_DIR), str(RUN_DIR)], check=True)
+    subprocess.run(["mount", "--make-private", str(RUN_DIR)], check=True)
+    handle.touch()
+    subprocess.run(["unshare", f"--mount={handle}", "true"], check=True)
+    try:
+        result = subprocess.run([".venv/bin/meshkeeper", "lab", "down", "-i", str(lab.inventory)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
+        assert sleeper.wait(timeout=10) != 0  # killed with its namespace
+        assert not [n for n in namespaces() if is_lab_namespace(n)]
+        assert not RUN_DIR.exists()
+        assert "meshkeeper-lab" not in Path("/proc/self/mountinfo").read_text()
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
