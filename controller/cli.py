@@ -139,6 +139,108 @@ def schema(output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+@cli.command()
+@inventory_option
+@click.option(
+    "--node",
+    "--limit",
+    "limit",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only nodes matching this glob (repeatable).",
+)
+@click.option("--dry-run", is_flag=True, help="Render and show the order; touch no router.")
+@click.option("--concurrency", type=click.IntRange(1, 100), default=10, show_default=True)
+@click.option(
+    "--confirm-timeout",
+    type=click.IntRange(20, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds a router waits for confirmation before rolling itself back.",
+)
+@click.option(
+    "--canary",
+    type=click.IntRange(0),
+    default=0,
+    help="Push N nodes first; stop if any of them fails.",
+)
+@click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Record the host key of routers contacted for the first time.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Results as JSON.")
+@reports_errors
+def push(
+    inventory_path: Path | None,
+    limit: tuple[str, ...],
+    dry_run: bool,
+    concurrency: int,
+    confirm_timeout: int,
+    canary: int,
+    accept_new_host_keys: bool,
+    as_json: bool,
+) -> None:
+    """Push each changed node's config safely: stage, verify, back up, arm rollback,
+    install, apply, check health over the new path, confirm. Deepest nodes first."""
+    from controller.model.load import load_inventory
+    from controller.push import report
+    from controller.push.run import PushOptions
+    from controller.push.run import push as run_push
+
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    options = PushOptions(
+        limit, dry_run, concurrency, confirm_timeout, canary, accept_new_host_keys
+    )
+    live = None if as_json else report.LiveProgress()
+    results = run_push(
+        inv, options, progress=live.step if live else None, on_result=live.done if live else None
+    )
+    click.echo(
+        report.push_json(results) if as_json else "\n" + report.push_table(results), nl=False
+    )
+    if any(r.result in ("rolled_back", "unreachable", "failed", "skipped") for r in results):
+        sys.exit(1)
+
+
+@cli.command()
+@inventory_option
+@click.option("--node", "--limit", "limit", multiple=True, metavar="PATTERN")
+@click.option("--accept-new-host-keys", is_flag=True)
+@reports_errors
+def diff(inventory_path: Path | None, limit: tuple[str, ...], accept_new_host_keys: bool) -> None:
+    """What a push would change on each router (secrets redacted). Exit 1 when any differs."""
+    from controller.model.load import load_inventory
+    from controller.push import report
+    from controller.push.fetch import fetch_diffs
+
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    diffs, errors = fetch_diffs(inv, limit, accept_new=accept_new_host_keys)
+    click.echo(report.diff_text(diffs, errors), nl=False)
+    if errors or any(not d.in_sync for d in diffs):
+        sys.exit(1)
+
+
+@cli.command()
+@inventory_option
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def status(inventory_path: Path | None, as_json: bool) -> None:
+    """Each node's push state: status, generation, applied hash, last error."""
+    from controller.model.load import load_inventory
+    from controller.push import report
+    from controller.push.run import state_dir
+    from controller.push.state import StateStore
+
+    inv = load_inventory(inventory_path)
+    with StateStore(state_dir(inv) / "state.db") as store:
+        states = store.nodes()
+    click.echo(
+        report.status_json(states) if as_json else report.status_table(states, sorted(inv.nodes)),
+        nl=False,
+    )
+
+
 def _add_lab() -> None:
     from lab.cli import lab  # the lab is optional at import: the agent host never needs it
 

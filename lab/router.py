@@ -43,6 +43,17 @@ from lab.paths import LabPaths, NodePaths
 from lab.plan import LabNode
 from lab.shim.labinfo import LabInfo
 
+NC_SCRIPT = """import socket, sys, threading
+host, port = sys.argv[-2], int(sys.argv[-1])
+s = socket.create_connection((host, port), timeout=10)
+def pump():
+    for chunk in iter(lambda: sys.stdin.buffer.read1(4096), b""):
+        s.sendall(chunk)
+threading.Thread(target=pump, daemon=True).start()
+for chunk in iter(lambda: s.recv(4096), b""):
+    sys.stdout.buffer.write(chunk)
+    sys.stdout.buffer.flush()
+"""
 POWER_COMMANDS = ("reboot", "halt", "poweroff", "shutdown")
 SHIM = "meshkeeper-lab-shim"
 INIT_SCRIPTS = ("network", "firewall", "babeld")
@@ -58,6 +69,8 @@ def write_bin(paths: LabPaths) -> None:
         "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
         "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
         "reboot": f"#!/bin/sh\nexec /usr/local/sbin/{SHIM} reboot\n",
+        # busybox's `nc HOST PORT`, as OpenWrt has it (Debian's netcat is not installed)
+        "nc": f"#!{router_python()[-1]}\n{NC_SCRIPT}",
     }
     for name, text in scripts.items():
         target = paths.bin / name

@@ -38,8 +38,10 @@ def _filters(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
     lan = ctx.plan.lan_subnet
     # babeld matches an interface's own address only with a `local` filter, and a
     # route (the LAN's, the NOC's) only without one (babeld's filter_match).
-    own = [("lan", str(lan), lan.prefixlen, None),
-           ("mesh_address", f"{ctx.plan.mesh_address}/32", 32, "true")]
+    own = [
+        ("lan", str(lan), lan.prefixlen, None),
+        ("mesh_address", f"{ctx.plan.mesh_address}/32", 32, "true"),
+    ]
     if has_mgmt(ctx):
         own.append(("management", f"{ctx.plan.management}/32", 32, "true"))
     if ctx.is_noc_entry:

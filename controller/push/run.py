@@ -1,0 +1,177 @@
+"""A push over many nodes: waves by depth, concurrency, canary, a lock, the state store.
+
+meshkeeper push → render → for each wave (deepest first): push its nodes in
+parallel (up to --concurrency) → record each result → skip what a failure
+cut off → a result per node, never a stop at the first failure (but a
+failing canary stops everything after it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+
+from controller.errors import MeshkeeperError
+from controller.model.inventory import Inventory
+from controller.push.node import NodeResult, Progress, push_node
+from controller.push.order import cut_off, waves
+from controller.push.plan import NodeChange, target_for, tree_hash
+from controller.push.state import StateStore
+from controller.render.tree import render_inventory
+from controller.transport import KnownHosts
+
+FAILED = ("rolled_back", "unreachable", "failed")
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    limit: tuple[str, ...] = ()
+    dry_run: bool = False
+    concurrency: int = 10
+    confirm_timeout: int = 60
+    canary: int = 0
+    accept_new: bool = False
+
+
+def state_dir(inv: Inventory) -> Path:
+    return inv.root.resolve().parent / ".meshkeeper"
+
+
+@contextmanager
+def push_lock(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "push.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise MeshkeeperError(
+                f"another push is running on this inventory ({holder}) — "
+                f"wait for it, or remove {path} if that process is gone"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}\n")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+
+
+def select(inv: Inventory, limit: tuple[str, ...]) -> list[str]:
+    if not limit:
+        return sorted(inv.nodes)
+    chosen = sorted(n for n in inv.nodes if any(fnmatch(n, p) for p in limit))
+    if not chosen:
+        raise MeshkeeperError(
+            f"--node/--limit {' '.join(limit)} matches no node — see `meshkeeper inventory show`"
+        )
+    return chosen
+
+
+def push(
+    inv: Inventory,
+    options: PushOptions,
+    progress: Progress | None = None,
+    on_result: Callable[[NodeResult], None] | None = None,
+) -> list[NodeResult]:
+    folder = state_dir(inv)
+    with push_lock(folder), StateStore(folder / "state.db") as store:
+        nodes = select(inv, options.limit)
+        rendered = render_inventory(inv, nodes)
+        changes = {}
+        for name in nodes:
+            files = tuple(rendered[name])
+            changes[name] = NodeChange(name, files, tree_hash(files), target_for(inv, name))
+            store.set_rendered(name, changes[name].tree_hash)
+        if options.dry_run:
+            return [NodeResult(n, "would push") for n in nodes]
+        known_hosts = KnownHosts(folder / "known_hosts")
+        adjacency = inv.neighbours()
+        ordered = waves(adjacency, inv.noc.entry, nodes)
+        if options.canary:
+            flat = [n for wave in ordered for n in wave]
+            canary = flat[: options.canary]
+            ordered = [[n] for n in canary] + [[n for n in w if n not in canary] for w in ordered]
+            ordered = [w for w in ordered if w]
+        results: list[NodeResult] = []
+        failed: set[str] = set()
+        stop = False
+        pushed = 0
+        for wave in ordered:
+            blocked = cut_off(adjacency, inv.noc.entry, failed, wave) if failed else set()
+            todo = [n for n in wave if n not in blocked and not stop]
+            for name in wave:
+                if name not in todo:
+                    why = (
+                        "canary failed"
+                        if stop
+                        else f"behind a failed node ({', '.join(sorted(failed))})"
+                    )
+                    skipped = NodeResult(name, "skipped", error=why)
+                    results.append(skipped)
+                    if on_result:
+                        on_result(skipped)
+            with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
+                for name in todo:
+                    store.set_status(name, "applying")
+
+                def one(name: str) -> NodeResult:
+                    return push_node(
+                        changes[name],
+                        known_hosts,
+                        accept_new=options.accept_new,
+                        confirm_timeout=options.confirm_timeout,
+                        new_target=changes[name].target,
+                        progress=progress,
+                    )
+
+                for result in pool.map(one, todo):
+                    _record(store, changes[result.node], result)
+                    results.append(result)
+                    if on_result:
+                        on_result(result)
+                    if result.result in FAILED:
+                        failed.add(result.node)
+            pushed += len(todo)
+            if options.canary and pushed <= options.canary and failed:
+                stop = True
+        return results
+
+
+def _record(store: StateStore, change: NodeChange, result: NodeResult) -> None:
+    status = {
+        "applied": "applied",
+        "unchanged": "applied",
+        "rolled_back": "rolled_back",
+        "unreachable": "unreachable",
+        "failed": "failed",
+    }[result.result]
+    applied = change.tree_hash if result.result in ("applied", "unchanged") else None
+    store.set_status(
+        result.node,
+        status,
+        generation=result.generation or None,
+        applied_hash=applied,
+        error=result.error,
+    )
+    if result.result != "unchanged":
+        store.record_push(
+            result.node,
+            time.time() - result.duration,
+            result.duration,
+            result.result,
+            result.generation,
+            result.changed,
+            result.error,
+        )
