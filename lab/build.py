@@ -99,7 +99,14 @@ def up(inv: Inventory) -> LabPlan:
             },
             sshd=sshd_argv(node_paths, paths),
         )
-        prepare_files(node_paths, files, modes, info, sshd_config(node_paths, paths))
+        prepare_files(
+            node_paths,
+            files,
+            modes,
+            info,
+            sshd_config(node_paths, paths, legacy_rsa=node.legacy_rsa),
+            legacy_rsa=node.legacy_rsa,
+        )
         make_mount_namespace(node, node_paths, paths)
     for node in plan.nodes.values():
         boot(node)

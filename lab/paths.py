@@ -59,6 +59,9 @@ class NodePaths:
     def host_key(self) -> Path:
         return self.root / "ssh_host_ed25519_key"
 
+    def host_key_for(self, legacy_rsa: bool) -> Path:
+        return self.root / "ssh_host_rsa_key" if legacy_rsa else self.host_key
+
     @property
     def sshd_config(self) -> Path:
         return self.root / "sshd_config"

@@ -75,6 +75,7 @@ class LabNode:
     wired: tuple[str, ...]  # devices for ethernet links
     uplinks: tuple[Uplink, ...]
     noc_port: str | None  # on the entry node: the port the NOC plugs into
+    legacy_rsa: bool = False  # an OpenWrt 19.07-like SSH server: ssh-rsa only
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ def lab_plan(inv: Inventory) -> LabPlan:
             wired=wired,
             uplinks=tuple(sorted(uplinks_by_node.get(name, []), key=lambda u: u.interface)),
             noc_port=inv.noc.port if inv.noc.entry == name else None,
+            legacy_rsa=inv.nodes[name].ssh.legacy_rsa,
         )
     targets = [t for tier in (inv.probes.tiers.domestic,) for t in tier if t.address]
     foreign = [

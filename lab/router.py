@@ -84,6 +84,8 @@ def prepare_files(
     modes: dict[str, int],
     info: LabInfo,
     sshd_config: str,
+    *,
+    legacy_rsa: bool = False,
 ) -> None:
     """The router's flash before first boot: rendered config, shims, lab info, host key."""
     for folder in (paths.upper, paths.work, paths.tmp, paths.log):
@@ -104,31 +106,24 @@ def prepare_files(
         script.chmod(0o755)
     (paths.upper / "rc.d").mkdir(exist_ok=True)
     (paths.upper / "meshkeeper-lab.json").write_text(info.to_json(), encoding="utf-8")
-    if not paths.host_key.exists():
-        run(
-            [
-                "ssh-keygen",
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "lab-router",
-                "-f",
-                str(paths.host_key),
-            ]
-        )
+    key = paths.host_key_for(legacy_rsa)
+    if not key.exists():
+        kind = ["-t", "rsa", "-b", "2048"] if legacy_rsa else ["-t", "ed25519"]
+        run(["ssh-keygen", "-q", *kind, "-N", "", "-C", "lab-router", "-f", str(key)])
     paths.sshd_config.write_text(sshd_config, encoding="utf-8")
 
 
-def sshd_config(paths: NodePaths, lab: LabPaths) -> str:
+def sshd_config(paths: NodePaths, lab: LabPaths, *, legacy_rsa: bool = False) -> str:
+    # OpenWrt 19.07's dropbear 2019.78 offers only ssh-rsa (SHA-1) host keys and accepts
+    # only ssh-rsa user signatures (no ed25519): a legacy router is served like that.
+    legacy = ["HostKeyAlgorithms ssh-rsa", "PubkeyAcceptedAlgorithms ssh-rsa"] if legacy_rsa else []
     return "\n".join(
         [
             "# A lab router's SSH server: key-only, no SFTP (stock OpenWrt has none).",
             "Port 22",
             "ListenAddress 0.0.0.0",
-            f"HostKey {lab.inside(paths.host_key)}",
+            f"HostKey {lab.inside(paths.host_key_for(legacy_rsa))}",
+            *legacy,
             "PidFile /tmp/sshd.pid",
             "AuthorizedKeysFile /etc/dropbear/authorized_keys",
             "PermitRootLogin prohibit-password",
@@ -182,8 +177,11 @@ def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None
         ],
         ["mount", "--bind", str(lab.root), str(ROUTER_VIEW)],
         ["mount", "--bind", str(PROJECT_ROOT), str(ROUTER_SRC)],
-        *([["mount", "--bind", sys.prefix, str(ROUTER_VENV)]] if sys.prefix != sys.base_prefix
-          else []),
+        *(
+            [["mount", "--bind", sys.prefix, str(ROUTER_VENV)]]
+            if sys.prefix != sys.base_prefix
+            else []
+        ),
         ["mount", "--bind", str(lab.bin), "/usr/local/sbin"],
     ]
     for command in POWER_COMMANDS:

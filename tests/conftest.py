@@ -16,6 +16,9 @@ LAB_KEY = (
 )
 
 
+LAB_RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQGoldenRsaGoldenRsaGoldenRsa0 meshkeeper-lab"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-goldens",
@@ -45,4 +48,5 @@ def example_copy(tmp_path: Path) -> Path:
     key = tmp_path / ".meshkeeper" / "lab" / "controller_ed25519.pub"
     key.parent.mkdir(parents=True)
     key.write_text(LAB_KEY + "\n", encoding="utf-8")
+    key.with_name("controller_rsa.pub").write_text(LAB_RSA_KEY + "\n", encoding="utf-8")
     return target

@@ -85,7 +85,7 @@ def test_target_uses_the_management_address_and_key(example_copy: Path) -> None:
     target = target_for(inv, "leaf-library")
     assert target.host == "10.31.0.6"
     assert target.legacy_rsa is True
-    assert target.key_file == (example_copy.parent / ".meshkeeper/lab/controller_ed25519")
+    assert target.key_file == (example_copy.parent / ".meshkeeper/lab/controller_rsa")
 
 
 def test_diff_is_semantic_and_redacts_secrets() -> None:

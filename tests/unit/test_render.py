@@ -16,7 +16,7 @@ from controller.model.load import load_inventory
 from controller.render.tree import RenderedFile, render_inventory, write_tree
 from controller.render.xref import reference_problems
 from controller.uci import Package, Section, emit, parse
-from tests.conftest import LAB_KEY
+from tests.conftest import LAB_KEY, LAB_RSA_KEY
 
 GOLDEN = Path(__file__).resolve().parent.parent / "fixtures" / "render"
 
@@ -197,7 +197,9 @@ def test_modes_and_secrets(example_copy: Path, tmp_path: Path) -> None:
     assert mode("gw-market/etc/config/wireless") == 0o600  # holds the Wi-Fi keys
     assert mode("gw-market/etc/dropbear/authorized_keys") == 0o600
     assert mode("gw-market/etc/config/network") == 0o644
-    assert (out / "gw-market/etc/dropbear/authorized_keys").read_text() == LAB_KEY + "\n"
+    assert (out / "gw-market/etc/dropbear/authorized_keys").read_text() == (
+        f"{LAB_KEY}\n{LAB_RSA_KEY}\n"
+    )
 
 
 def test_same_inventory_same_bytes_and_local_changes(example_copy: Path) -> None:
