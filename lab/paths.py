@@ -51,11 +51,6 @@ class NodePaths:
         return self.root / "overlay-work"
 
     @property
-    def tmp(self) -> Path:
-        """The router's /tmp (RAM on OpenWrt: wiped by a power cut)."""
-        return self.root / "tmp"
-
-    @property
     def host_key(self) -> Path:
         return self.root / "ssh_host_ed25519_key"
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
@@ -54,6 +53,9 @@ for chunk in iter(lambda: s.recv(4096), b""):
     sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
 """
+# The router's RAM disk: small like a real router's, so "/tmp is full" can happen.
+TMPFS_SIZE = "32m"
+TMPFS = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=1777", "tmpfs", "/tmp"]
 POWER_COMMANDS = ("reboot", "halt", "poweroff", "shutdown")
 SHIM = "meshkeeper-lab-shim"
 INIT_SCRIPTS = ("network", "firewall", "babeld")
@@ -88,7 +90,7 @@ def prepare_files(
     legacy_rsa: bool = False,
 ) -> None:
     """The router's flash before first boot: rendered config, shims, lab info, host key."""
-    for folder in (paths.upper, paths.work, paths.tmp, paths.log):
+    for folder in (paths.upper, paths.work, paths.log):
         folder.mkdir(parents=True, exist_ok=True)
     for rel, data in files.items():
         target = paths.upper / rel.removeprefix("etc/")
@@ -189,7 +191,7 @@ def make_mount_namespace(node: LabNode, paths: NodePaths, lab: LabPaths) -> None
             target = Path(folder) / command
             if target.exists() and not Path(folder).is_symlink():
                 mounts.append(["mount", "--bind", str(lab.bin / "reboot"), str(target)])
-    mounts.append(["mount", "--bind", str(paths.tmp), "/tmp"])  # last: it may hide the lab
+    mounts.append(TMPFS)  # last: it may hide the lab's own directory
     for argv in mounts:
         run(["nsenter", f"--mount={handle}", "--", *argv])
     check = run(["nsenter", f"--mount={handle}", "--", "cat", "/usr/local/sbin/reboot"])
@@ -211,12 +213,11 @@ def boot(node: LabNode) -> None:
 
 def power_off(node: LabNode, paths: NodePaths) -> None:
     """A power cut: every process of the router dies, its RAM disk is lost."""
+    del paths  # flash (the overlay's upper directory) survives, as on a router
     kill_namespace(node.namespace)
-    for item in paths.tmp.iterdir() if paths.tmp.exists() else []:
-        if item.is_dir() and not item.is_symlink():
-            shutil.rmtree(item)
-        else:
-            item.unlink()
+    handle = mount_handle(node.name)
+    run(["nsenter", f"--mount={handle}", "--", "umount", "-l", "/tmp"], check=False)
+    run(["nsenter", f"--mount={handle}", "--", *TMPFS])
 
 
 def kill_namespace(netns: str) -> None:
@@ -237,9 +238,10 @@ def remove_mount_namespace(name: str) -> None:
     handle.unlink(missing_ok=True)
 
 
-def sshd_running(node: LabNode, paths: NodePaths) -> bool:
-    try:
-        pid = int((paths.tmp / "sshd.pid").read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return False
-    return pid in pids_in(node.namespace)
+def running(netns: str) -> set[str]:
+    """Names of the programs running in a router (sshd, babeld, ...)."""
+    names = set()
+    for pid in pids_in(netns):
+        with contextlib.suppress(OSError):
+            names.add(Path(f"/proc/{pid}/comm").read_text().strip())
+    return names

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from lab.host import ip, namespaces, pids_in
+from lab.host import ip, namespaces
 from lab.paths import LabPaths
 from lab.plan import LabPlan
+from lab.router import running
 
 
 @dataclass(frozen=True)
@@ -22,33 +23,19 @@ class RouterStatus:
     links: int
 
 
-def _pid(path_text: str) -> int | None:
-    try:
-        return int(path_text.strip())
-    except ValueError:
-        return None
-
-
 def router_status(plan: LabPlan, paths: LabPaths) -> list[RouterStatus]:
+    del paths
     existing = namespaces()
     out = []
     for name, node in sorted(plan.nodes.items()):
-        tmp = paths.node(name).tmp
         present = node.namespace in existing
-        pids = set(pids_in(node.namespace)) if present else set()
-
-        def alive(pidfile: str, pids: set[int] = pids, tmp_dir=tmp) -> bool:  # type: ignore[no-untyped-def]
-            path = tmp_dir / pidfile
-            return path.exists() and _pid(path.read_text()) in pids
-
+        programs = running(node.namespace) if present else set()
         up = 0
         devices = (*node.wifi, *node.wired)
         if present and devices:
             links = json.loads(ip("-j", "link", "show", netns=node.namespace) or "[]")
             state = {
-                link["ifname"]: "UP" in link.get("flags", [])
-                and "LOWER_UP" in link.get("flags", [])
-                for link in links
+                link["ifname"]: {"UP", "LOWER_UP"} <= set(link.get("flags", [])) for link in links
             }
             up = sum(1 for d in devices if state.get(d))
         out.append(
@@ -56,9 +43,10 @@ def router_status(plan: LabPlan, paths: LabPaths) -> list[RouterStatus]:
                 name,
                 node.namespace,
                 present,
-                alive("sshd.pid"),
-                alive("babeld.pid"),
-                alive("agent.pid"),
+                "sshd" in programs,
+                "babeld" in programs,
+                "meshkeeper-agen" in programs
+                or (any(p.startswith("python") for p in programs) and False),
                 up,
                 len(devices),
             )

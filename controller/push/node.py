@@ -124,7 +124,7 @@ def push_node(
     # Confirm with a margin before the router's own timer fires; then allow for its
     # restore and reload before calling the node lost.
     verified = _verify(
-        new_target, known_hosts, before.neighbours, armed + max(confirm_timeout - 5, 1)
+        new_target, known_hosts, before.neighbours, generation, armed + max(confirm_timeout - 5, 1)
     )
     if verified is None:
         say(node, "confirming")
@@ -178,19 +178,27 @@ def _changed_packages(change: NodeChange, before: RouterView) -> list[str]:
 
 
 def _verify(
-    target: SshTarget, known_hosts: KnownHosts, neighbours_before: int, deadline: float
+    target: SshTarget,
+    known_hosts: KnownHosts,
+    neighbours_before: int,
+    generation: int,
+    deadline: float,
 ) -> str | None:
-    """None when healthy; else why not (the router will roll back by itself)."""
+    """None when healthy on the new generation; else why not (the router will roll back)."""
     last = "SSH did not answer over the new path"
     time.sleep(2)
     while time.monotonic() < deadline:
         try:
             with connect(target, known_hosts) as ssh:
-                count = ssh.run(remote.NEIGHBOURS, timeout=10).stdout.decode().strip()
-                now = int(count) if count.isdigit() else 0
-                if now >= neighbours_before:
+                view = inspect(ssh, [])
+                if view.generation != generation or view.pending is None:
+                    # e.g. a power cut in the window: it booted back into the old config
+                    return f"the router is on generation {view.generation}, not {generation}"
+                if view.neighbours >= neighbours_before:
                     return None
-                last = f"{now} mesh neighbours, fewer than the {neighbours_before} before"
+                last = (
+                    f"{view.neighbours} mesh neighbours, fewer than the {neighbours_before} before"
+                )
         except TransportError as exc:
             last = f"SSH over the new path failed: {exc}"
         time.sleep(2)

@@ -101,8 +101,6 @@ def fetch(paths: list[str]) -> str:
     return f'cd / && tar -c -f - $(for f in {" ".join(paths)}; do [ -f "$f" ] && echo "$f"; done)'
 
 
-NEIGHBOURS = "printf 'dump\\nquit\\n' | nc ::1 33123 2>/dev/null | grep -c 'add neighbour'"
-
 PREPARE = f"rm -rf {STAGE} && mkdir -p {STAGE} {BACKUPS} && tar -x -C {STAGE}"
 CHECKSUMS = f"cd {STAGE} && find . -type f | sort | xargs sha256sum"
 

@@ -50,12 +50,14 @@ class Lab:
             **kwargs,
         )  # type: ignore[call-overload]
 
-    def in_router(self, node: str, argv: list[str],
-                  stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    def in_router(
+        self, node: str, argv: list[str], stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run argv as the router does: its network and its own /etc and /tmp."""
         command = nsenter(self.plan.nodes[node].namespace, mount_handle(node), argv)
-        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False,
-                              input=stdin)
+        return subprocess.run(
+            command, capture_output=True, text=True, timeout=60, check=False, input=stdin
+        )
 
     def routes(self, node: str) -> set[ipaddress.IPv4Network]:
         out = self.ns_run(self.plan.nodes[node].namespace, ["ip", "-j", "-4", "route"]).stdout
@@ -123,8 +125,21 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     key = base / ".meshkeeper" / "lab" / "controller_ed25519"
     key.parent.mkdir(parents=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f",
-                    str(key.with_name("controller_rsa"))], check=True)
+    subprocess.run(
+        [
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "rsa",
+            "-b",
+            "2048",
+            "-N",
+            "",
+            "-f",
+            str(key.with_name("controller_rsa")),
+        ],
+        check=True,
+    )
     inv = load_inventory(inventory, resolve_secrets=True)
     paths = LabPaths.for_inventory(inventory)
     down(paths)  # nothing of an earlier lab may interfere

@@ -61,8 +61,13 @@ def test_down_cleans_up_after_a_crashed_up(lab: Lab) -> None:
     handle.touch()
     subprocess.run(["unshare", f"--mount={handle}", "true"], check=True)
     try:
-        result = subprocess.run([".venv/bin/meshkeeper", "lab", "down", "-i", str(lab.inventory)],
-                                capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [".venv/bin/meshkeeper", "lab", "down", "-i", str(lab.inventory)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         assert sleeper.wait(timeout=10) != 0  # killed with its namespace
         assert not [n for n in namespaces() if is_lab_namespace(n)]
