@@ -53,6 +53,18 @@ for chunk in iter(lambda: s.recv(4096), b""):
     sys.stdout.buffer.write(chunk)
     sys.stdout.buffer.flush()
 """
+RC_COMMON = """#!/bin/sh
+# The practice lab's stand-in for OpenWrt's /etc/rc.common: run one action of an
+# init script (`/etc/init.d/X boot` runs X's boot(), as on OpenWrt).
+initscript=$1
+action=${2:-help}
+[ $# -ge 2 ] && shift 2
+start() { return 0; }
+stop() { return 0; }
+boot() { start "$@"; }
+. "$initscript"
+$action "$@"
+"""
 # The router's RAM disk: small like a real router's, so "/tmp is full" can happen.
 TMPFS_SIZE = "32m"
 TMPFS = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=1777", "tmpfs", "/tmp"]
@@ -107,6 +119,9 @@ def prepare_files(
         )
         script.chmod(0o755)
     (paths.upper / "rc.d").mkdir(exist_ok=True)
+    rc_common = paths.upper / "rc.common"  # init scripts start `#!/bin/sh /etc/rc.common`
+    rc_common.write_text(RC_COMMON, encoding="utf-8")
+    rc_common.chmod(0o755)
     (paths.upper / "meshkeeper-lab.json").write_text(info.to_json(), encoding="utf-8")
     key = paths.host_key_for(legacy_rsa)
     if not key.exists():

@@ -146,7 +146,7 @@ def _in_sync(change: NodeChange, view: RouterView) -> bool:
 def _stage(ssh: Transport, node: str, archive: bytes) -> None:
     result = ssh.run(remote.PREPARE, stdin=archive, timeout=60)
     if not result.ok:
-        reason = result.stderr.decode("utf-8", "replace").strip()[-300:]
+        reason = " ".join(result.stderr.decode("utf-8", "replace").split())[-300:]
         raise _staging_error(ssh, node, reason)
     sums = ssh.run_checked(remote.CHECKSUMS, timeout=30).stdout.decode()
     found = {line.split()[1]: line.split()[0] for line in sums.splitlines() if line.strip()}

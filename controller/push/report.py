@@ -38,7 +38,7 @@ class LiveProgress:
     def done(self, result: NodeResult) -> None:
         with self._lock:
             colour = COLOURS.get(result.result, "white")
-            extra = f" — {result.error}" if result.error else ""
+            extra = f" — {' '.join(result.error.split())}" if result.error else ""
             click.echo(
                 f"  {time.monotonic() - self._start:6.1f}s  {result.node:<20} "
                 + click.style(result.result, fg=colour)

@@ -73,6 +73,11 @@ class Lab:
         self, node: str, command: str, *, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
         address = str(self.inv.plan[node].management)
+        key = self.paths.controller_key
+        legacy: list[str] = []
+        if self.inv.nodes[node].ssh.legacy_rsa:  # a 19.07-like router: ssh-rsa and an RSA key
+            key = key.with_name("controller_rsa")
+            legacy = ["-o", "HostKeyAlgorithms=ssh-rsa", "-o", "PubkeyAcceptedAlgorithms=ssh-rsa"]
         return self.ns_run(
             "mk-noc",
             [
@@ -87,8 +92,9 @@ class Lab:
                 "ConnectTimeout=5",
                 "-o",
                 "LogLevel=ERROR",
+                *legacy,
                 "-i",
-                str(self.paths.controller_key),
+                str(key),
                 f"root@{address}",
                 command,
             ],
