@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -113,6 +114,37 @@ def up(inv: Inventory) -> LabPlan:
     upstream.start(inv, plan, paths, [])
     _write_state(paths, plan, complete=True)
     return plan
+
+
+REACH_SCRIPT = """
+import socket, sys
+for address in sys.argv[1:]:
+    try:
+        socket.create_connection((address, 22), 2).close()
+    except OSError:
+        print(address)
+"""
+
+
+def wait_reachable(inv: Inventory, timeout: float) -> float:
+    """Seconds until the NOC reaches every router's SSH port (babel has converged)."""
+    addresses = [str(plan.management) for plan in inv.plan.values()]
+    start = time.monotonic()
+    missing = addresses
+    while time.monotonic() - start < timeout:
+        result = run(
+            ["ip", "netns", "exec", NOC_NS, sys.executable, "-c", REACH_SCRIPT, *addresses],
+            check=False,
+            timeout=60,
+        )
+        missing = result.stdout.split()
+        if result.returncode == 0 and not missing:
+            return time.monotonic() - start
+        time.sleep(1)
+    raise LabError(
+        f"after {timeout:.0f} s the NOC still cannot reach {', '.join(missing)} — "
+        "see `meshkeeper lab status`"
+    )
 
 
 def _complete(plan: LabPlan, paths: LabPaths) -> bool:

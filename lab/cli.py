@@ -28,14 +28,26 @@ def lab() -> None:
 
 @lab.command()
 @inventory_option
+@click.option(
+    "--wait",
+    "wait_seconds",
+    type=click.IntRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="Then wait until the NOC reaches every router (babel converged).",
+)
 @reports_errors
-def up(inventory_path: Path | None) -> None:
+def up(inventory_path: Path | None, wait_seconds: int) -> None:
     """Build the lab (idempotent: builds whatever is missing)."""
     from lab.build import up as build_up
+    from lab.build import wait_reachable
 
     inv = _inventory(inventory_path)
     start = time.perf_counter()
     plan = build_up(inv)
+    if wait_seconds:
+        converged = wait_reachable(inv, wait_seconds)
+        click.echo(f"every router reachable from the NOC {converged:.1f} s after the build")
     click.echo(
         f"lab up: {len(plan.nodes)} routers, {len(plan.isps)} ISPs, exchange, internet, "
         f"NOC — {time.perf_counter() - start:.1f} s"

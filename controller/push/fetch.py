@@ -9,6 +9,7 @@ from controller.push import remote
 from controller.push.diff import NodeDiff, diff_node, unpack
 from controller.push.plan import target_for
 from controller.push.run import select, state_dir
+from controller.push.state import StateStore
 from controller.render.tree import RenderedFile, render_inventory
 from controller.transport import KnownHosts, TransportError, connect
 
@@ -37,4 +38,23 @@ def fetch_diffs(
                 errors[node] = outcome
             else:
                 diffs.append(outcome)
+    _mark_drift(inv, diffs)
     return diffs, errors
+
+
+def _mark_drift(inv: Inventory, diffs: list[NodeDiff]) -> None:
+    """A node pushed and confirmed whose files no longer match is `drifted` (hand edits)."""
+    with StateStore(state_dir(inv) / "state.db") as store:
+        known = {s.name: s for s in store.nodes()}
+        for diff in diffs:
+            state = known.get(diff.node)
+            if state is None:
+                continue
+            if (
+                not diff.in_sync
+                and state.status == "applied"
+                and state.applied_hash == state.rendered_hash
+            ):
+                store.set_status(diff.node, "drifted", error="files on the router were edited")
+            elif diff.in_sync and state.status == "drifted":
+                store.set_status(diff.node, "applied")
