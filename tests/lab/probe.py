@@ -74,6 +74,24 @@ def http(address: str, host: str) -> str:
         return type(exc).__name__
 
 
+def rate(address: str, host: str, size: int) -> str:
+    """kbit/s of an HTTP download of `size` bytes (the endpoint's /bytes/N)."""
+    import time
+
+    try:
+        with socket.create_connection((address, 80), timeout=10) as s:
+            s.sendall(
+                f"GET /bytes/{size} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+            )
+            start, got = time.monotonic(), 0
+            while chunk := s.recv(65536):
+                got += len(chunk)
+            seconds = time.monotonic() - start
+    except OSError as exc:
+        return type(exc).__name__
+    return str(int(got * 8 / 1000 / max(seconds, 1e-6)))
+
+
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "dns":
@@ -84,3 +102,5 @@ if __name__ == "__main__":
         print(https(args[0], args[1]))
     elif kind == "http":
         print(http(args[0], args[1]))
+    elif kind == "rate":
+        print(rate(args[0], args[1], int(args[2])))

@@ -231,3 +231,16 @@ def test_isp_down_leaves_the_other_uplink(lab: Lab) -> None:
     finally:
         heal(lab.inv, lab.plan, lab.paths)
     assert probe(lab, "gw-market", "dns", "100.64.0.53", "www.world.test") == "198.18.1.10"
+
+
+def test_throttle_is_a_flat_rate(lab: Lab) -> None:
+    """800 kbit/s policed at the exchange: a 300 kB download takes seconds, not milliseconds."""
+    check = ("rate", "198.18.1.10", "www.world.test", "300000")
+    healthy = int(probe(lab, "gw-school", *check))
+    inject(lab.inv, lab.plan, lab.paths, "throttle", ["198.18.1.10", "800"])
+    try:
+        during = int(probe(lab, "gw-school", *check))
+    finally:
+        heal(lab.inv, lab.plan, lab.paths, "throttle")
+    print(f"\nthrottle 800 kbit/s: {healthy} → {during} kbit/s")
+    assert during < 2000 < healthy
