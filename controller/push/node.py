@@ -95,7 +95,7 @@ def push_node(
         with connect(change.target, known_hosts, accept_new=accept_new) as ssh:
             say(node, "inspecting")
             before = inspect(ssh, [f.path for f in change.files])
-            if _in_sync(change, before) and not force:
+            if in_sync(change, before) and not force:
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
@@ -137,7 +137,7 @@ def push_node(
     )
 
 
-def _in_sync(change: NodeChange, view: RouterView) -> bool:
+def in_sync(change: NodeChange, view: RouterView) -> bool:
     """Same rendered tree applied and confirmed, and no hand edit since (sha256 per file)."""
     wanted = {f.path: hashlib.sha256(f.data).hexdigest() for f in change.files}
     return view.tree_hash == change.tree_hash and not view.pending and view.sums == wanted

@@ -20,12 +20,12 @@ from pathlib import Path
 
 from controller.errors import MeshkeeperError
 from controller.model.inventory import Inventory
-from controller.push.node import NodeResult, Progress, push_node
+from controller.push.node import NodeResult, Progress, in_sync, inspect, push_node
 from controller.push.order import cut_off, waves
 from controller.push.plan import NodeChange, target_for, tree_hash
 from controller.push.state import StateStore
 from controller.render.tree import render_inventory
-from controller.transport import KnownHosts
+from controller.transport import KnownHosts, TransportError, connect
 
 FAILED = ("rolled_back", "unreachable", "failed")
 
@@ -98,13 +98,27 @@ def push(
             return [NodeResult(n, "would push") for n in nodes]
         known_hosts = KnownHosts(folder / "known_hosts")
         adjacency = inv.neighbours()
+        results: list[NodeResult] = []
+        # One flat, parallel look first: routers already in sync are done without
+        # waiting for their wave; only the others are pushed in topology order.
+        pending = []
+        for result in _check_all(changes, known_hosts, options):
+            if result is None:
+                continue
+            if result.result == "unchanged":
+                _record(store, changes[result.node], result)
+                results.append(result)
+                if on_result:
+                    on_result(result)
+            else:
+                pending.append(result.node)
+        nodes = [n for n in nodes if n in pending]
         ordered = waves(adjacency, inv.noc.entry, nodes)
         if options.canary:
             flat = [n for wave in ordered for n in wave]
             canary = flat[: options.canary]
             ordered = [[n] for n in canary] + [[n for n in w if n not in canary] for w in ordered]
             ordered = [w for w in ordered if w]
-        results: list[NodeResult] = []
         failed: set[str] = set()
         stop = False
         pushed = 0
@@ -147,6 +161,28 @@ def push(
             if options.canary and pushed <= options.canary and failed:
                 stop = True
         return results
+
+
+def _check_all(
+    changes: dict[str, NodeChange], known_hosts: KnownHosts, options: PushOptions
+) -> list[NodeResult | None]:
+    """`unchanged` for routers already on their rendered tree; `pending` for the rest
+    (unreachable ones too: their push reports why, in order)."""
+
+    def one(name: str) -> NodeResult:
+        change = changes[name]
+        start = time.monotonic()
+        try:
+            with connect(change.target, known_hosts, accept_new=options.accept_new) as ssh:
+                view = inspect(ssh, [f.path for f in change.files])
+        except TransportError:
+            return NodeResult(name, "pending")
+        if in_sync(change, view):
+            return NodeResult(name, "unchanged", view.generation, time.monotonic() - start)
+        return NodeResult(name, "pending")
+
+    with ThreadPoolExecutor(max_workers=max(1, 2 * options.concurrency)) as pool:
+        return list(pool.map(one, sorted(changes)))
 
 
 def _record(store: StateStore, change: NodeChange, result: NodeResult) -> None:
