@@ -31,7 +31,12 @@ def test_teardown_leaves_nothing_behind(lab: Lab) -> None:
     procs = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
     assert str(lab.paths.root) not in procs  # no sshd or babeld of the lab
     leftovers = sorted(p.name for p in (lab.paths.root / "nodes").glob("*/*"))
-    assert set(leftovers) <= {"ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"}
+    assert set(leftovers) <= {
+        "ssh_host_ed25519_key",
+        "ssh_host_ed25519_key.pub",
+        "ssh_host_rsa_key",
+        "ssh_host_rsa_key.pub",
+    }
     assert not (lab.paths.root / "state.json").exists()
     # The host gained no interface or route into the lab (checked without sending a packet).
     host_routes = subprocess.run(
