@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from controller.tables import table
 from lab.host import ip, namespaces
 from lab.paths import LabPaths
 from lab.plan import LabPlan
@@ -55,21 +56,18 @@ def router_status(plan: LabPlan, paths: LabPaths) -> list[RouterStatus]:
 
 
 def status_table(rows: list[RouterStatus]) -> str:
-    header = ("NODE", "NAMESPACE", "SSHD", "BABELD", "AGENT", "LINKS")
     yes = {True: "up", False: "-"}
-    table = [header] + [
-        (
-            r.node,
-            r.namespace if r.present else f"{r.namespace} (missing)",
-            yes[r.sshd],
-            yes[r.babeld],
-            yes[r.agent],
-            f"{r.links_up}/{r.links}",
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    return "".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        for row in table
+    return table(
+        [("NODE", "NAMESPACE", "SSHD", "BABELD", "AGENT", "LINKS")]
+        + [
+            (
+                r.node,
+                r.namespace if r.present else f"{r.namespace} (missing)",
+                yes[r.sshd],
+                yes[r.babeld],
+                yes[r.agent],
+                f"{r.links_up}/{r.links}",
+            )
+            for r in rows
+        ]
     )

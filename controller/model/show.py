@@ -39,9 +39,10 @@ def node_view(inv: Inventory, name: str) -> str:
 
 
 def node_table(inv: Inventory) -> str:
-    header = ("NODE", "ROLE", "RELEASE", "PROFILE", "MESH ADDRESS", "LAN", "LINKS")
+    from controller.tables import table
+
     adjacency = inv.neighbours()
-    rows = [header] + [
+    rows = [("NODE", "ROLE", "RELEASE", "PROFILE", "MESH ADDRESS", "LAN", "LINKS")] + [
         (
             name,
             node.role,
@@ -53,8 +54,4 @@ def node_table(inv: Inventory) -> str:
         )
         for name, node in sorted(inv.nodes.items())
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    return "".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        for row in rows
-    )
+    return table(rows)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
 
 import click
 
 from controller.push.diff import NodeDiff
 from controller.push.node import NodeResult
 from controller.push.state import NodeState
+from controller.tables import table
 
 COLOURS = {
     "applied": "green",
@@ -44,14 +44,6 @@ class LiveProgress:
                 + click.style(result.result, fg=colour)
                 + extra
             )
-
-
-def table(rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() + "\n"
-        for row in rows
-    )
 
 
 def push_table(results: list[NodeResult]) -> str:
