@@ -304,7 +304,7 @@ INVALID: list[tuple[object, str]] = [
                 {
                     "listen": "127.0.0.1",
                     "zones": ["test"],
-                    "records": {"www.example.org": "1.2.3.4"},
+                    "records": {"www.example.org": "198.18.1.4"},
                 }
             ]
         },
@@ -312,7 +312,7 @@ INVALID: list[tuple[object, str]] = [
         "add its zone to zones",
     ),
     (
-        {"dns": [{"listen": "127.0.0.1", "zones": ["test"], "records": {"a b.test": "1.2.3.4"}}]},
+        {"dns": [{"listen": "127.0.0.1", "zones": ["test"], "records": {"a b.test": "198.18.1.4"}}]},
         "dns[0].records: 'a b.test' is not a DNS name — use letters, digits and hyphens, "
         "labels of 1 to 63 characters separated by dots",
     ),

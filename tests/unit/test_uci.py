@@ -228,8 +228,8 @@ def test_parse_model() -> None:
     text = (
         "config interface 'lan'\n"
         "\toption proto static\n"
-        "\tlist dns '1.1.1.1'\n"
-        '\tlist dns "9.9.9.9"\n'
+        "\tlist dns '198.18.0.53'\n"
+        '\tlist dns "198.18.0.54"\n'
         "config rule\n"
         "\toption name 'a'\\''b' # comment\n"
         "config interface 'lan'\n"
@@ -238,7 +238,7 @@ def test_parse_model() -> None:
     assert parse(text, package="network") == Package(
         "network",
         [
-            Section("interface", "lan", {"proto": "dhcp", "dns": ["1.1.1.1", "9.9.9.9"]}),
+            Section("interface", "lan", {"proto": "dhcp", "dns": ["198.18.0.53", "198.18.0.54"]}),
             Section("rule", None, {"name": "a'b"}),
         ],
     )
