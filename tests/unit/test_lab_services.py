@@ -312,7 +312,11 @@ INVALID: list[tuple[object, str]] = [
         "add its zone to zones",
     ),
     (
-        {"dns": [{"listen": "127.0.0.1", "zones": ["test"], "records": {"a b.test": "198.18.1.4"}}]},
+        {
+            "dns": [
+                {"listen": "127.0.0.1", "zones": ["test"], "records": {"a b.test": "198.18.1.4"}}
+            ]
+        },
         "dns[0].records: 'a b.test' is not a DNS name — use letters, digits and hyphens, "
         "labels of 1 to 63 characters separated by dots",
     ),
