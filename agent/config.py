@@ -155,7 +155,9 @@ class _Reader:
             raise self.fail(where, f"must be a non-empty string without control characters — {FIX}")
         return result
 
-    def opt(self, data: dict[str, Any], key: str, where: str, read: Callable[[Any, str], T]) -> T | None:
+    def opt(
+        self, data: dict[str, Any], key: str, where: str, read: Callable[[Any, str], T]
+    ) -> T | None:
         value = data.get(key)
         return None if value is None else read(value, f"{where}.{key}")
 
@@ -200,8 +202,13 @@ class _Reader:
             model=self.text(data["model"], "$.model"),
             listen=self.listen(data["listen"], "$.listen"),
             mesh=self.opt(data, "mesh", "$", self.mesh) or Mesh(None),
-            neighbours=tuple(self.neighbour(v, w) for v, w in self.items(data.get("neighbours", []), "$.neighbours")),
-            uplinks=tuple(self.uplink(v, w) for v, w in self.items(data.get("uplinks", []), "$.uplinks")),
+            neighbours=tuple(
+                self.neighbour(v, w)
+                for v, w in self.items(data.get("neighbours", []), "$.neighbours")
+            ),
+            uplinks=tuple(
+                self.uplink(v, w) for v, w in self.items(data.get("uplinks", []), "$.uplinks")
+            ),
             probes=self.opt(data, "probes", "$", self.probes) or Probes(),
             collectors=self.opt(data, "collectors", "$", self.collectors) or {},
         )
@@ -241,7 +248,9 @@ class _Reader:
             raise self.fail(f"{where}.protocol", f"must be babel, batman-adv or null — {FIX}")
         return Mesh(
             protocol=protocol,
-            devices=tuple(self.text(v, w) for v, w in self.items(data.get("devices", []), f"{where}.devices")),
+            devices=tuple(
+                self.text(v, w) for v, w in self.items(data.get("devices", []), f"{where}.devices")
+            ),
             babel_local=self.opt(data, "babel_local", where, self.text),
         )
 
@@ -262,7 +271,9 @@ class _Reader:
         data = self.obj(value, where, {"interval_seconds"}, {"gateway", *tiers})
         gateway = data.get("gateway", True)
         return Probes(
-            interval_seconds=self.number(data["interval_seconds"], f"{where}.interval_seconds", 10, 3600),
+            interval_seconds=self.number(
+                data["interval_seconds"], f"{where}.interval_seconds", 10, 3600
+            ),
             gateway=self.typed(gateway, f"{where}.gateway", bool, "true or false"),
             targets=tuple(
                 self.target(tier, v, w)

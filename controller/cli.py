@@ -241,6 +241,28 @@ def status(inventory_path: Path | None, as_json: bool) -> None:
     )
 
 
+@cli.group()
+def monitoring() -> None:
+    """What the NOC's Prometheus scrapes."""
+
+
+@monitoring.command("targets")
+@inventory_option
+@click.option("--file-sd", is_flag=True, help="Prometheus file_sd JSON instead of lines.")
+@reports_errors
+def monitoring_targets(inventory_path: Path | None, file_sd: bool) -> None:
+    """One HOST:PORT line per node's agent (the address a scraper in the NOC uses)."""
+    from controller.model.load import load_inventory
+    from controller.noc import targets
+
+    inv = load_inventory(inventory_path, resolve_secrets=False)
+    found = targets.agent_targets(inv)
+    if file_sd:
+        click.echo(targets.file_sd(found, inv.network.name), nl=False)
+    else:
+        click.echo("".join(f"{t.host_port}\n" for t in found), nl=False)
+
+
 def _add_lab() -> None:
     from lab.cli import lab  # the lab is optional at import: the agent host never needs it
 

@@ -179,9 +179,32 @@ class NodeMesh(Strict):
     mesh_id: ConfigText | None = None
 
 
+CollectorName = Literal["system", "interfaces", "babel", "batman_adv", "wireless", "neighbours"]
+RouterPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]{1,200}$")]
+
+
+class AgentTls(Strict):
+    """Files already on the router (install them with your own tooling)."""
+
+    cert: RouterPath
+    key: RouterPath
+    client_ca: RouterPath | None = None  # set: scrapers must show a certificate it signed
+
+
+class AgentBasicAuth(Strict):
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    password: SecretRef
+
+
 class Agent(Strict):
     enabled: bool = True
     port: Port = 9110
+    # How often each collector runs; `neighbours` sends 3 echoes per link each time.
+    interval: Annotated[int, Field(ge=5, le=3600)] = 15
+    # Default: what the node's config implies (its mesh protocol; wireless with radios).
+    collectors: list[CollectorName] | None = None
+    tls: AgentTls | None = None
+    basic_auth: AgentBasicAuth | None = None
 
 
 class Node(Strict):

@@ -77,8 +77,13 @@ def render_node(ctx: NodeContext) -> list[RenderedFile]:
             "etc/dropbear/authorized_keys", dropbear.authorized_keys(ctx).encode("utf-8"), 0o600
         )
     )
+    agent_json = agent_config.render(ctx).encode("utf-8")  # may reveal the scrape password
     files.append(
-        RenderedFile("etc/meshkeeper/agent.json", agent_config.render(ctx).encode("utf-8"), 0o644)
+        RenderedFile(
+            "etc/meshkeeper/agent.json",
+            agent_json,
+            0o600 if agent_config.PACKAGE in ctx.secret_packages else 0o644,
+        )
     )
     return files
 

@@ -1,0 +1,1 @@
+"""The NOC side: what Prometheus scrapes, and (later) its rules and alerting."""
