@@ -33,6 +33,7 @@ from lab.plan import (
     lab_plan,
 )
 from lab.router import (
+    AGENT_ARGV,
     boot,
     ensure_run_dir,
     kill_namespace,
@@ -99,6 +100,7 @@ def up(inv: Inventory) -> LabPlan:
                 if u.dhcp
             },
             sshd=sshd_argv(node_paths, paths),
+            agent=AGENT_ARGV,
         )
         prepare_files(
             node_paths,

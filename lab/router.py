@@ -70,7 +70,20 @@ TMPFS_SIZE = "32m"
 TMPFS = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=1777", "tmpfs", "/tmp"]
 POWER_COMMANDS = ("reboot", "halt", "poweroff", "shutdown")
 SHIM = "meshkeeper-lab-shim"
-INIT_SCRIPTS = ("network", "firewall", "babeld")
+INIT_SCRIPTS = ("network", "firewall", "babeld", "meshkeeper-agent")
+AGENT = "meshkeeper-agent"
+# The lab has no radios and no batman-adv module: those collectors would only
+# report failure. Everything else runs as on a router.
+AGENT_ARGV = (
+    f"/usr/local/sbin/{AGENT}",
+    "run",
+    "--config",
+    "/etc/meshkeeper/agent.json",
+    "--disable",
+    "wireless",
+    "--disable",
+    "batman_adv",
+)
 
 
 def write_bin(paths: LabPaths) -> None:
@@ -80,6 +93,10 @@ def write_bin(paths: LabPaths) -> None:
         SHIM: f"#!{router_python()[-1]}\nimport sys\nsys.path.insert(0, {str(ROUTER_SRC)!r})\n"
         "from lab.shim.__main__ import main\n"
         "sys.exit(main(sys.argv[1:]))\n",
+        # the agent, as its console script (its process name is meshkeeper-agent)
+        AGENT: f"#!{router_python()[-1]}\nimport sys\nsys.path.insert(0, {str(ROUTER_SRC)!r})\n"
+        "from agent.cli import main\n"
+        "sys.exit(main())\n",
         "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
         "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
         "reboot": f"#!/bin/sh\nexec /usr/local/sbin/{SHIM} reboot\n",

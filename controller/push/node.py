@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.push import remote
+from controller.push.health import AGENT_JSON, agent_answers, agent_endpoint
 from controller.push.plan import NodeChange, expected_checksums, stage_archive
 from controller.transport import (
     KnownHosts,
@@ -97,6 +98,8 @@ def push_node(
             before = inspect(ssh, [f.path for f in change.files])
             if in_sync(change, before) and not force:
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
+            endpoint = agent_endpoint(change)
+            agent_before = endpoint is not None and agent_answers(*endpoint)
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
             archive = stage_archive(change, generation, before.files)
@@ -110,13 +113,14 @@ def push_node(
             say(node, "installing")
             ssh.run_checked(remote.INSTALL, timeout=60)
             changed = _changed_packages(change, before)
-            ssh.run_checked(remote.apply(changed), timeout=20)
-            changed += [
+            others = [
                 f.path
                 for f in change.files
                 if not f.path.startswith("etc/config/")
                 and before.sums.get(f.path) != hashlib.sha256(f.data).hexdigest()
             ]
+            ssh.run_checked(remote.apply(changed, agent=AGENT_JSON in others), timeout=20)
+            changed += others
     except TransportError as exc:
         kind = "unreachable" if isinstance(exc, Unreachable | TransportTimeout) else "failed"
         return NodeResult(node, kind, 0, time.monotonic() - start, error=str(exc))
@@ -124,7 +128,10 @@ def push_node(
     # Confirm with a margin before the router's own timer fires; then allow for its
     # restore and reload before calling the node lost.
     verified = _verify(
-        new_target, known_hosts, before.neighbours, generation, armed + max(confirm_timeout - 5, 1)
+        new_target,
+        known_hosts,
+        _Expect(before.neighbours, generation, endpoint if agent_before else None),
+        armed + max(confirm_timeout - 5, 1),
     )
     if verified is None:
         say(node, "confirming")
@@ -177,12 +184,17 @@ def _changed_packages(change: NodeChange, before: RouterView) -> list[str]:
     )
 
 
+@dataclass(frozen=True)
+class _Expect:
+    """What a healthy node shows after the push."""
+
+    neighbours: int  # at least as many babel neighbours as before
+    generation: int
+    agent: tuple[str, int, bool] | None  # answering, when it answered before
+
+
 def _verify(
-    target: SshTarget,
-    known_hosts: KnownHosts,
-    neighbours_before: int,
-    generation: int,
-    deadline: float,
+    target: SshTarget, known_hosts: KnownHosts, expect: _Expect, deadline: float
 ) -> str | None:
     """None when healthy on the new generation; else why not (the router will roll back)."""
     last = "SSH did not answer over the new path"
@@ -191,13 +203,16 @@ def _verify(
         try:
             with connect(target, known_hosts) as ssh:
                 view = inspect(ssh, [])
-                if view.generation != generation or view.pending is None:
+                if view.generation != expect.generation or view.pending is None:
                     # e.g. a power cut in the window: it booted back into the old config
-                    return f"the router is on generation {view.generation}, not {generation}"
-                if view.neighbours >= neighbours_before:
+                    return f"the router is on generation {view.generation}, not {expect.generation}"
+                agent_ok = expect.agent is None or agent_answers(*expect.agent)
+                if view.neighbours >= expect.neighbours and agent_ok:
                     return None
                 last = (
-                    f"{view.neighbours} mesh neighbours, fewer than the {neighbours_before} before"
+                    f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
+                    if view.neighbours < expect.neighbours
+                    else "the agent answered before the push and does not answer now"
                 )
         except TransportError as exc:
             last = f"SSH over the new path failed: {exc}"

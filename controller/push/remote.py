@@ -23,6 +23,7 @@ INIT_SCRIPT = "/etc/init.d/meshkeeper-rollback"
 BOOT_LINK = "/etc/rc.d/S11meshkeeper-rollback"
 STAGE = "/tmp/meshkeeper-stage"
 TIMER_PID = "/tmp/meshkeeper-rollback.pid"
+AGENT_INIT = "/etc/init.d/meshkeeper-agent"
 KEEP_BACKUPS = 3
 
 ROLLBACK_SH = r"""#!/bin/sh
@@ -59,6 +60,7 @@ case "$1" in
                 /etc/init.d/network reload
                 /etc/init.d/firewall reload 2>/dev/null
                 wifi reload 2>/dev/null
+                [ -x /etc/init.d/meshkeeper-agent ] && /etc/init.d/meshkeeper-agent reload
             }
         fi
         rm -f /tmp/meshkeeper-rollback.pid
@@ -144,13 +146,21 @@ INSTALL = (
 )
 
 
-def apply(packages: list[str]) -> str:
-    """Reload what changed, detached from the SSH session (the network may move under it)."""
+AGENT_RELOAD = f"[ -x {AGENT_INIT} ] && {AGENT_INIT} reload"
+
+
+def apply(packages: list[str], *, agent: bool = False) -> str:
+    """Reload what changed, detached from the SSH session (the network may move under it).
+
+    agent.json is no UCI package, so reload_config does not see it: the agent's
+    init script is reloaded (procd restarts it when the file changed)."""
     steps = ["reload_config"]
     if {"network", "firewall"} & set(packages):
         steps += ["/etc/init.d/network reload", "/etc/init.d/firewall reload"]
     if "wireless" in packages:
         steps.append("wifi reload")
+    if agent:
+        steps.append(AGENT_RELOAD)
     script = "; ".join(f"{step} >>/tmp/meshkeeper-apply.log 2>&1" for step in steps)
     return f"( trap '' HUP; {{ sleep 1; {script}; }} </dev/null >/dev/null 2>&1 & )"
 

@@ -32,7 +32,7 @@ def render(ctx: NodeContext) -> str:
         "release": node.release,
         "model": node.model,
         "listen": _listen(ctx),
-        "collectors": {name: node.agent.interval for name in collectors(ctx)},
+        "collectors": dict.fromkeys(collectors(ctx), node.agent.interval),
         "mesh": {
             "protocol": ctx.protocol if ctx.meshed else None,
             "devices": mesh_devices(ctx),

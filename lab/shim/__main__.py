@@ -1,7 +1,8 @@
 """Entry point of the apply shim inside a lab router (`python -m lab.shim COMMAND`).
 
 reload_config                 OpenWrt's reload_config
-service NAME ACTION           /etc/init.d/NAME ACTION (network, firewall, babeld)
+service NAME ACTION           /etc/init.d/NAME ACTION (network, firewall, babeld,
+                              meshkeeper-agent)
 wifi [ACTION]                 no radios in the lab: says so, does nothing
 boot                          what a router does at power-on
 reboot                        a power cycle of this router
@@ -10,9 +11,10 @@ reboot                        a power cycle of this router
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from controller.errors import MeshkeeperError
-from lab.shim import apply
+from lab.shim import agent, apply
 from lab.shim.labinfo import LabInfo
 
 
@@ -26,6 +28,8 @@ def main(argv: list[str]) -> int:
         return apply.reload_config(lab)
     if command == "service":
         name, action = [*args, "", ""][:2]
+        if name == "meshkeeper-agent":
+            return _agent_service(action, lab)
         if name not in apply.SERVICES:
             print(f"/etc/init.d/{name}: not emulated in the lab", file=sys.stderr)
             return 1
@@ -47,6 +51,22 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"unknown command {command!r}", file=sys.stderr)
     return 2
+
+
+def _agent_service(action: str, lab: LabInfo) -> int:
+    steps: dict[str, Callable[[LabInfo], list[str]]] = {
+        "start": agent.start,
+        "boot": agent.start,
+        "reload": agent.reload,
+        "restart": agent.restart,
+        "stop": agent.stop,
+    }
+    if action not in steps:
+        print(f"/etc/init.d/meshkeeper-agent: unknown action {action!r}", file=sys.stderr)
+        return 2
+    for line in steps[action](lab):
+        print(f"meshkeeper-agent: {line}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pathlib import Path
 from controller.errors import UciError
 from controller.uci import Package, parse
 from lab.host import LabError, run
+from lab.shim import agent
 from lab.shim.babeld_conf import babeld_conf
 from lab.shim.firewall import nft_ruleset
 from lab.shim.labinfo import LabInfo
@@ -166,9 +167,10 @@ def boot(lab: LabInfo) -> int:
             subprocess.run([str(hook), "boot"], check=False, timeout=60)
     DIGESTS.unlink(missing_ok=True)
     status = reload_config(lab)
-    for argv in (lab.sshd, lab.agent):
-        if argv:
-            subprocess.run(list(argv), check=False, timeout=30)
+    if lab.sshd:
+        subprocess.run(list(lab.sshd), check=False, timeout=30)
+    for line in agent.start(lab):
+        print(f"meshkeeper-agent: {line}")
     return status
 
 
