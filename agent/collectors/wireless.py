@@ -6,19 +6,19 @@ node with cfg80211 loaded (/sys/class/ieee80211): a disabled collector, or
 one on a wired-only router, never loads it. Without nl80211 every run fails
 with "no nl80211 (no radio driver loaded) ..." (collector_success 0).
 
-    meshkeeper_wireless_peer_signal_dbm{device,peer}               last frame from the peer
-    meshkeeper_wireless_peer_signal_average_dbm{device,peer}       the driver's running average
-    meshkeeper_wireless_peer_tx_bitrate_bits_per_second{device,peer}
-    meshkeeper_wireless_peer_rx_bitrate_bits_per_second{device,peer}
-    meshkeeper_wireless_peer_expected_throughput_bits_per_second{device,peer}
-    meshkeeper_wireless_peer_inactive_seconds{device,peer}         since the last frame
+    meshkeeper_wireless_peer_signal_dbm{device,peer}                last frame from the peer
+    meshkeeper_wireless_peer_signal_average_dbm{device,peer}        the driver's average
+    meshkeeper_wireless_peer_tx_rate_bytes_per_second{device,peer}  PHY rate, last frame sent
+    meshkeeper_wireless_peer_rx_rate_bytes_per_second{device,peer}  PHY rate, last frame heard
+    meshkeeper_wireless_peer_expected_throughput_bytes_per_second{device,peer}
+    meshkeeper_wireless_peer_inactive_seconds{device,peer}          since the last frame
     meshkeeper_wireless_peer_tx_retries_total{device,peer}
     meshkeeper_wireless_peer_tx_failed_total{device,peer}
     meshkeeper_wireless_peer_beacon_loss_total{device,peer}
-    meshkeeper_wireless_survey_noise_dbm{device}                   in-use channel only
-    meshkeeper_wireless_survey_active_seconds_total{device}        radio on, on that channel
-    meshkeeper_wireless_survey_busy_seconds_total{device}          that channel sensed busy
-    meshkeeper_wireless_clients{band}                              band: 2g, 5g, 6g, unknown
+    meshkeeper_wireless_survey_noise_dbm{device}                    in-use channel only
+    meshkeeper_wireless_survey_active_seconds_total{device}         radio on, on that channel
+    meshkeeper_wireless_survey_busy_seconds_total{device}           that channel sensed busy
+    meshkeeper_wireless_clients{band}                               2g, 5g, 6g or unknown
 
 Privacy (ARCHITECTURE.md, "Privacy by default"): only the stations of a
 mesh-point (802.11s) interface are peers — other routers, a bounded set —
@@ -28,6 +28,8 @@ are counted from the dump without decoding it, so no client MAC can reach a
 label, a log line or an error message. Stations of other interface types (a
 station uplink's AP, IBSS, monitor) are not exported.
 
+Rates are in bytes per second, Prometheus's base unit (promtool rejects
+`_bits_per_second`): nl80211's 100 kbit/s and kbit/s figures, divided by 8.
 A field the driver does not fill is left out, never sent as 0. `device` is
 the interface name. The survey is per radio: read once per wiphy, through
 its mesh interface if it has one (then an AP, then any), and `device` names
@@ -119,22 +121,26 @@ def read_snapshot(reader: Reader) -> Snapshot:
 
 # --- pure conversion: Snapshot -> metric families -------------------------------------
 
+# (metric, Station field, scale to the metric's unit, help). Rates are bytes per second:
+# Prometheus's base unit, which `promtool check metrics` insists on over bits.
+BITS = 1 / 8
 PEER_GAUGES = (
-    ("signal_dbm", "signal_dbm", "Signal of the last frame from the mesh peer, in dBm."),
-    ("signal_average_dbm", "signal_average_dbm", "The driver's average signal from the peer."),
-    ("tx_bitrate_bits_per_second", "tx_bitrate_bps", "Bitrate of the last frame to the peer."),
-    ("rx_bitrate_bits_per_second", "rx_bitrate_bps", "Bitrate of the last frame from the peer."),
+    ("signal_dbm", "signal_dbm", 1, "Signal of the last frame from the mesh peer, in dBm."),
+    ("signal_average_dbm", "signal_average_dbm", 1, "The driver's average signal from the peer."),
+    ("tx_rate_bytes_per_second", "tx_bitrate_bps", BITS, "PHY rate of the last frame sent."),
+    ("rx_rate_bytes_per_second", "rx_bitrate_bps", BITS, "PHY rate of the last frame heard."),
     (
-        "expected_throughput_bits_per_second",
+        "expected_throughput_bytes_per_second",
         "expected_throughput_bps",
+        BITS,
         "Throughput the rate control expects to reach the peer at.",
     ),
-    ("inactive_seconds", "inactive_seconds", "Time since the last frame from the peer."),
+    ("inactive_seconds", "inactive_seconds", 1, "Time since the last frame from the peer."),
 )
 PEER_COUNTERS = (
-    ("tx_retries", "tx_retries", "Retransmissions (MPDUs) to the peer."),
-    ("tx_failed", "tx_failed", "Frames (MPDUs) to the peer that failed after every retry."),
-    ("beacon_loss", "beacon_loss", "Times the peer's beacons were lost."),
+    ("tx_retries", "tx_retries", 1, "Retransmissions (MPDUs) to the peer."),
+    ("tx_failed", "tx_failed", 1, "Frames (MPDUs) to the peer that failed after every retry."),
+    ("beacon_loss", "beacon_loss", 1, "Times the peer's beacons were lost."),
 )
 
 
@@ -148,20 +154,20 @@ def families(snapshot: Snapshot) -> list[Metric]:
 
 def _peer_families(peers: list[tuple[str, Station]]) -> list[Metric]:
     labels = ["device", "peer"]
-    columns: list[tuple[GaugeMetricFamily | CounterMetricFamily, str]] = [
-        (GaugeMetricFamily(f"meshkeeper_wireless_peer_{name}", text, labels=labels), attr)
-        for name, attr, text in PEER_GAUGES
+    columns: list[tuple[GaugeMetricFamily | CounterMetricFamily, str, float]] = [
+        (GaugeMetricFamily(f"meshkeeper_wireless_peer_{name}", text, labels=labels), attr, scale)
+        for name, attr, scale, text in PEER_GAUGES
     ]
     columns += [
-        (CounterMetricFamily(f"meshkeeper_wireless_peer_{name}", text, labels=labels), attr)
-        for name, attr, text in PEER_COUNTERS
+        (CounterMetricFamily(f"meshkeeper_wireless_peer_{name}", text, labels=labels), attr, scale)
+        for name, attr, scale, text in PEER_COUNTERS
     ]
     for device, station in peers:
-        for family, attr in columns:
+        for family, attr, scale in columns:
             value = getattr(station, attr)
             if value is not None:
-                family.add_metric([device, station.peer], float(value))
-    return [family for family, _ in columns]
+                family.add_metric([device, station.peer], value * scale)
+    return [family for family, _, _ in columns]
 
 
 def _survey_families(surveys: list[tuple[str, Survey]]) -> list[Metric]:
