@@ -1,0 +1,116 @@
+"""The agent on every lab router, scraped from the NOC as Prometheus would.
+
+Runs before the push tests (file order): the routers run the agent.json the
+lab rendered at `lab up`. A round is the neighbours collector's interval.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from controller.noc.targets import agent_targets
+from lab.faults import heal, inject
+from tests.lab.conftest import Lab, converged, wait_for
+
+pytestmark = pytest.mark.lab
+ROUND = 15.0  # agent.json: the neighbours collector's interval in the example network
+FETCH = """import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:
+    sys.stdout.write(answer.read().decode())
+"""
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(lab: Lab, host_port: str) -> Samples:
+    """GET /metrics from inside the NOC namespace; every sample by name and labels."""
+    out = lab.ns_run("mk-noc", [sys.executable, "-c", FETCH, f"http://{host_port}/metrics"])
+    assert out.returncode == 0, out.stderr
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(out.stdout)
+        for s in family.samples
+    }
+
+
+def values(samples: Samples, name: str, key: str) -> dict[str, float]:
+    return {dict(labels)[key]: v for (n, labels), v in samples.items() if n == name}
+
+
+def expected_neighbours(lab: Lab, node: str) -> set[str]:
+    return {name for name, _link in lab.inv.links_by_node.get(node, [])}
+
+
+def target(lab: Lab, node: str) -> str:
+    return next(t.host_port for t in agent_targets(lab.inv) if t.node == node)
+
+
+def links_up(lab: Lab, node: str) -> dict[str, float]:
+    return values(scrape(lab, target(lab, node)), "meshkeeper_link_up", "neighbor")
+
+
+def test_every_agent_answers_with_healthy_collectors(lab: Lab) -> None:
+    wait_for(lambda: converged(lab), 90)
+    for t in agent_targets(lab.inv):
+        samples = scrape(lab, t.host_port)
+        success = values(samples, "meshkeeper_collector_success", "collector")
+        # the lab has no radios and no batman-adv module: those two are disabled
+        assert success == {"system": 1, "interfaces": 1, "babel": 1, "neighbours": 1}, t.node
+        info = values(samples, "meshkeeper_agent_info", "release")
+        assert info == {lab.inv.nodes[t.node].release: 1.0}
+
+
+def test_babel_neighbours_and_links_match_the_topology(lab: Lab) -> None:
+    wait_for(lambda: converged(lab), 90)
+
+    def matches() -> bool:
+        for node in lab.plan.nodes:
+            samples = scrape(lab, target(lab, node))
+            babel = values(samples, "meshkeeper_babel_neighbor_reach_ratio", "neighbor")
+            up = values(samples, "meshkeeper_link_up", "neighbor")
+            want = expected_neighbours(lab, node)
+            if set(babel) != want or up != dict.fromkeys(want, 1.0):
+                return False
+        return True
+
+    wait_for(matches, 3 * ROUND, step=2)
+
+
+def test_link_down_shows_within_two_rounds(lab: Lab) -> None:
+    wait_for(lambda: converged(lab), 90)
+    a, b = "relay-clinic", "gw-school"  # both stay reachable through other links
+    wait_for(lambda: links_up(lab, a).get(b) == 1.0 and links_up(lab, b).get(a) == 1.0, 3 * ROUND)
+    inject(lab.inv, lab.plan, lab.paths, "link-down", [a, b])
+    start = time.monotonic()
+    try:
+        wait_for(lambda: links_up(lab, a).get(b) == 0.0, 2 * ROUND, step=1)
+        seen = time.monotonic() - start
+        assert links_up(lab, b).get(a) == 0.0  # the other end sees it too
+        others = links_up(lab, a)
+        assert all(v == 1.0 for name, v in others.items() if name != b), others
+        print(f"\nlink-down seen by the agent after {seen:.1f} s (round {ROUND:.0f} s)")
+    finally:
+        heal(lab.inv, lab.plan, lab.paths, "link-down")
+    wait_for(lambda: links_up(lab, a).get(b) == 1.0, 3 * ROUND, step=2)
+    wait_for(lambda: converged(lab), 90)
+
+
+def test_scrape_is_served_from_cache(lab: Lab) -> None:
+    """Ten scrapes in a row from the NOC: each is fast and none waits for a collection."""
+    code = (
+        "import sys, time, urllib.request\n"
+        "times = []\n"
+        "for _ in range(10):\n"
+        "    t = time.monotonic()\n"
+        "    urllib.request.urlopen(sys.argv[1], timeout=5).read()\n"
+        "    times.append(time.monotonic() - t)\n"
+        "print(max(times))\n"
+    )
+    url = f"http://{target(lab, 'relay-water-tower')}/metrics"
+    out = lab.ns_run("mk-noc", [sys.executable, "-c", code, url])
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) < 0.5  # a neighbours round alone takes over a second
