@@ -19,16 +19,21 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import io
 import logging
 import socket
 import ssl
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.config import BasicAuth, Listen, Tls
 from agent.errors import AgentError
 from agent.state import State
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 log = logging.getLogger("meshkeeper.agent")
 BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -63,7 +68,8 @@ class _Auth:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-        good = hmac.compare_digest(user, self._auth.username) and verify_password(
+        # bytes: compare_digest raises TypeError on non-ASCII str, which any client can send
+        good = hmac.compare_digest(user.encode(), self._auth.username.encode()) and verify_password(
             password, self._auth.password_hash
         )
         if good:
@@ -72,17 +78,53 @@ class _Auth:
         return good
 
 
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that share one deadline per request.
+
+    A socket timeout alone restarts at every byte: a client sending one byte
+    per `client_timeout` would hold a worker forever (slowloris).
+    """
+
+    def __init__(self, connection: socket.socket, timeout: float) -> None:
+        self._connection = connection
+        self._timeout = timeout
+        self.deadline = time.monotonic() + timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self._connection.settimeout(remaining)
+        try:
+            return self._connection.recv_into(buffer)
+        finally:
+            self._connection.settimeout(self._timeout)  # writes keep the full timeout
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: MetricsServer
     protocol_version = "HTTP/1.1"
     server_version = "meshkeeper-agent"
     sys_version = ""
+    # Headers and body go out as two writes: with Nagle, the body waits for the
+    # client's delayed ACK (~40 ms) on every keep-alive scrape after the first.
+    disable_nagle_algorithm = True
 
     def setup(self) -> None:
         self.request.settimeout(self.server.client_timeout)
         super().setup()
+        self.rfile.close()
+        self._reader = _DeadlineReader(self.connection, self.server.client_timeout)
+        self.rfile = io.BufferedReader(self._reader)
         if isinstance(self.connection, ssl.SSLSocket):
-            self.connection.do_handshake()
+            self.connection.do_handshake()  # bounded: ssl applies the timeout to the whole call
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.server.client_timeout
+        super().handle_one_request()
 
     def do_GET(self) -> None:
         self._answer(with_body=True)

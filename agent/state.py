@@ -33,12 +33,14 @@ class State:
         self._static = tuple(static)
         self._readings: dict[str, Reading] = {}
         self._cache: dict[str, tuple[bytes, str]] = {}
+        self._generation = 0  # counts updates: a body encoded before one is not cached
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_StateCollector(self))
 
     def update(self, collector: str, reading: Reading) -> None:
         with self._lock:
             self._readings[collector] = reading
+            self._generation += 1
             self._cache.clear()
 
     def readings(self) -> dict[str, Reading]:
@@ -50,11 +52,13 @@ class State:
         encoder, content_type = choose_encoder(accept or "")
         with self._lock:
             cached = self._cache.get(content_type)
+            generation = self._generation
         if cached is not None:
             return cached
-        body = encoder(self.registry)
+        body = encoder(self.registry)  # outside the lock: collectors keep updating meanwhile
         with self._lock:
-            self._cache[content_type] = (body, content_type)
+            if generation == self._generation:
+                self._cache[content_type] = (body, content_type)
         return body, content_type
 
     def families(self) -> Iterator[Metric]:

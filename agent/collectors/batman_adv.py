@@ -7,13 +7,13 @@ translation tables, so no client MAC address can reach a metric.
     meshkeeper_batman_neighbors{mesh}                                   neighbours heard
     meshkeeper_batman_neighbor_last_seen_seconds{mesh,interface,neighbor}
     meshkeeper_batman_neighbor_tq_ratio{mesh,interface,neighbor}        BATMAN_IV: TQ/255
-    meshkeeper_batman_neighbor_throughput_bits_per_second{mesh,interface,neighbor}  BATMAN_V
+    meshkeeper_batman_neighbor_throughput_bytes_per_second{mesh,interface,neighbor}  BATMAN_V
     meshkeeper_batman_originators{mesh}                                 distinct originators
     meshkeeper_batman_gateways{mesh}                                    gateways announced
     meshkeeper_batman_gateway_selected_info{mesh,gateway,next_hop,interface}  the one in use
     meshkeeper_batman_gateway_tq_ratio{mesh,gateway}                    BATMAN_IV: TQ/255
-    meshkeeper_batman_gateway_throughput_bits_per_second{mesh,gateway}  BATMAN_V
-    meshkeeper_batman_gateway_bandwidth_bits_per_second{mesh,gateway,direction="down|up"}
+    meshkeeper_batman_gateway_throughput_bytes_per_second{mesh,gateway}  BATMAN_V
+    meshkeeper_batman_gateway_bandwidth_bytes_per_second{mesh,gateway,direction="down|up"}
     meshkeeper_batman_source_info{mesh,source="netlink|batctl"}
 
 `mesh` is the batman-adv interface (bat0), `interface` our hard interface.
@@ -22,7 +22,9 @@ translation tables, so no client MAC address can reach a metric.
 never clients. A neighbour's TQ is that of the originator entry whose
 originator is the neighbour itself (orig == next hop), best route or not, as
 Gluon's respondd does: reporting only best routes makes links flicker
-(FIELD-NOTES). Throughput and bandwidth are in bits per second, TQ as 0-1.
+(FIELD-NOTES). TQ is exported as 0-1; throughput and bandwidth in bytes per
+second, Prometheus's base unit (promtool rejects `_bits_per_second`), like
+the wireless collector's rates.
 `gateway_selected_info` exists only while this node (gw_mode client) uses one.
 """
 
@@ -38,6 +40,7 @@ from agent.config import AgentConfig
 from agent.errors import CollectorError
 
 MESH = "bat0"  # the name controller/render/batman_adv.py gives the mesh interface
+KBIT_S = 1000 / 8  # bytes per second in one kbit/s
 
 Reader = Callable[[str], Tables]
 
@@ -60,7 +63,7 @@ def _neighbour_families(tables: Tables, mesh: str) -> list[Metric]:
     seen = _gauge("neighbor_last_seen_seconds", "Time since the neighbour was heard.", labels)
     tq = _gauge("neighbor_tq_ratio", "BATMAN_IV transmit quality to the neighbour.", labels)
     rate = _gauge(
-        "neighbor_throughput_bits_per_second",
+        "neighbor_throughput_bytes_per_second",
         "BATMAN_V estimated throughput to the neighbour.",
         labels,
     )
@@ -69,7 +72,7 @@ def _neighbour_families(tables: Tables, mesh: str) -> list[Metric]:
     for (interface, address), n in neighbours.items():
         seen.add_metric([mesh, interface, address], n.last_seen_msecs / 1000)
         if n.throughput_kbit_s is not None:
-            rate.add_metric([mesh, interface, address], n.throughput_kbit_s * 1000.0)
+            rate.add_metric([mesh, interface, address], n.throughput_kbit_s * KBIT_S)
     for (interface, address), value in link_tq(tables.originators).items():
         tq.add_metric([mesh, interface, address], value / TQ_MAX)
     count = _gauge("neighbors", "Neighbours batman-adv hears.", ["mesh"])
@@ -87,12 +90,12 @@ def _gateway_families(tables: Tables, mesh: str) -> list[Metric]:
         "gateway_tq_ratio", "BATMAN_IV transmit quality to the gateway.", ("mesh", "gateway")
     )
     rate = _gauge(
-        "gateway_throughput_bits_per_second",
+        "gateway_throughput_bytes_per_second",
         "BATMAN_V path throughput to the gateway.",
         ("mesh", "gateway"),
     )
     bandwidth = _gauge(
-        "gateway_bandwidth_bits_per_second",
+        "gateway_bandwidth_bytes_per_second",
         "Uplink bandwidth the gateway announces.",
         ("mesh", "gateway", "direction"),
     )
@@ -103,9 +106,9 @@ def _gateway_families(tables: Tables, mesh: str) -> list[Metric]:
         if g.tq is not None:
             tq.add_metric([mesh, address], g.tq / TQ_MAX)
         if g.throughput_kbit_s is not None:
-            rate.add_metric([mesh, address], g.throughput_kbit_s * 1000.0)
-        bandwidth.add_metric([mesh, address, "down"], g.bandwidth_down_kbit_s * 1000.0)
-        bandwidth.add_metric([mesh, address, "up"], g.bandwidth_up_kbit_s * 1000.0)
+            rate.add_metric([mesh, address], g.throughput_kbit_s * KBIT_S)
+        bandwidth.add_metric([mesh, address, "down"], g.bandwidth_down_kbit_s * KBIT_S)
+        bandwidth.add_metric([mesh, address, "up"], g.bandwidth_up_kbit_s * KBIT_S)
     count = _gauge("gateways", "Gateways announced in the mesh.", ["mesh"])
     count.add_metric([mesh], float(len(gateways)))
     return [count, selected, tq, rate, bandwidth]

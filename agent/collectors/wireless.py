@@ -123,16 +123,26 @@ def read_snapshot(reader: Reader) -> Snapshot:
 
 # (metric, Station field, scale to the metric's unit, help). Rates are bytes per second:
 # Prometheus's base unit, which `promtool check metrics` insists on over bits.
-BITS = 1 / 8
+BYTES_PER_BIT = 1 / 8
 PEER_GAUGES = (
     ("signal_dbm", "signal_dbm", 1, "Signal of the last frame from the mesh peer, in dBm."),
     ("signal_average_dbm", "signal_average_dbm", 1, "The driver's average signal from the peer."),
-    ("tx_rate_bytes_per_second", "tx_bitrate_bps", BITS, "PHY rate of the last frame sent."),
-    ("rx_rate_bytes_per_second", "rx_bitrate_bps", BITS, "PHY rate of the last frame heard."),
+    (
+        "tx_rate_bytes_per_second",
+        "tx_bitrate_bps",
+        BYTES_PER_BIT,
+        "PHY rate of the last frame sent.",
+    ),
+    (
+        "rx_rate_bytes_per_second",
+        "rx_bitrate_bps",
+        BYTES_PER_BIT,
+        "PHY rate of the last frame heard.",
+    ),
     (
         "expected_throughput_bytes_per_second",
         "expected_throughput_bps",
-        BITS,
+        BYTES_PER_BIT,
         "Throughput the rate control expects to reach the peer at.",
     ),
     ("inactive_seconds", "inactive_seconds", 1, "Time since the last frame from the peer."),
