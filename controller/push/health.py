@@ -29,6 +29,14 @@ def agent_endpoint(change: NodeChange) -> tuple[str, int, bool] | None:
     return None
 
 
+def agent_answered_before(address: str, port: int, timeout: float = 2.0) -> bool:
+    """Before a push the controller does not know if the running agent serves TLS:
+    either answer counts."""
+    return agent_answers(address, port, False, timeout) or agent_answers(
+        address, port, True, timeout
+    )
+
+
 def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout) as raw:

@@ -20,7 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from controller.push import remote
-from controller.push.health import AGENT_JSON, agent_answers, agent_endpoint
+from controller.push.health import (
+    AGENT_JSON,
+    agent_answered_before,
+    agent_answers,
+    agent_endpoint,
+)
 from controller.push.plan import NodeChange, expected_checksums, stage_archive
 from controller.transport import (
     KnownHosts,
@@ -99,7 +104,9 @@ def push_node(
             if in_sync(change, before) and not force:
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
             endpoint = agent_endpoint(change)
-            agent_before = endpoint is not None and agent_answers(*endpoint)
+            agent_before = endpoint is not None and agent_answered_before(
+                change.target.host, endpoint[1]
+            )
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
             archive = stage_archive(change, generation, before.files)

@@ -361,3 +361,51 @@ def test_status_shows_every_node(pushed: Lab) -> None:
     assert result.returncode == 0
     rows = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
     assert {name for name, _ in rows} == set(pushed.plan.nodes)
+
+
+def edit_agent(lab: Lab, node: str, **settings: object) -> None:
+    nodes = lab.inventory / "nodes.yaml"
+    data = yaml.safe_load(nodes.read_text())
+    data["nodes"][node].setdefault("agent", {}).update(settings)
+    nodes.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def agent_answers_on(lab: Lab, node: str, port: int) -> bool:
+    address = lab.inv.plan[node].management
+    code = (
+        "import socket, sys\n"
+        "try:\n"
+        "    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+        "    s.sendall(b'GET /metrics HTTP/1.0\\r\\n\\r\\n')\n"
+        "    print(s.recv(12).decode())\n"
+        "except OSError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = lab.ns_run("mk-noc", [sys.executable, "-c", code, str(address), str(port)])
+    return out.stdout.startswith(("HTTP/1.0 200", "HTTP/1.1 200"))
+
+
+def test_new_agent_settings_restart_the_agent(pushed: Lab) -> None:
+    """agent.json is no UCI package: push reloads the agent's service itself."""
+    node = "relay-water-tower"
+    assert agent_answers_on(pushed, node, 9110)
+    edit_agent(pushed, node, port=9111)
+    result = meshkeeper(pushed, "push", "--node", node, "--confirm-timeout", "30")
+    assert results(result.stdout) == {node: "applied"}, result.stdout
+    wait_for(lambda: agent_answers_on(pushed, node, 9111), 20)
+    assert not agent_answers_on(pushed, node, 9110)
+    MATRIX.append(("agent settings changed", "agent restarted on its new port", "ok"))
+
+
+def test_push_that_silences_the_agent_rolls_back(pushed: Lab) -> None:
+    """The agent answered before; a config it cannot start with must not stay."""
+    node = "relay-water-tower"
+    wait_for(lambda: agent_answers_on(pushed, node, 9111), 20)
+    before = applied(pushed, node)
+    edit_agent(pushed, node, tls={"cert": "/etc/missing.crt", "key": "/etc/missing.key"})
+    result = meshkeeper(pushed, "push", "--node", node, "--confirm-timeout", "30")
+    assert results(result.stdout) == {node: "rolled_back"}, result.stdout
+    assert "agent answered before the push and does not answer now" in result.stdout
+    assert applied(pushed, node)["generation"] == before["generation"]
+    wait_for(lambda: agent_answers_on(pushed, node, 9111), 30)  # back on the old config
+    MATRIX.append(("config the agent cannot start with", "rolled back, agent answers", "ok"))
