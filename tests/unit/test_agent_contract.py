@@ -1,0 +1,204 @@
+"""The controller ↔ agent contract: agent.json as rendered is what the agent reads,
+monitoring targets, the push's agent health check, and the agent standing alone."""
+
+from __future__ import annotations
+
+import ast
+import json
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from agent.config import BasicAuth, Listen, parse_config
+from agent.exporter import MetricsServer, verify_password
+from agent.state import State
+from controller.cli import cli
+from controller.model.load import load_inventory
+from controller.noc.targets import agent_targets
+from controller.push.health import agent_answered_before, agent_answers
+from controller.render.tree import render_inventory, write_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _agent_json(example_copy: Path, node: str) -> tuple[bytes, int]:
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    files = {f.path: f for f in render_inventory(inv, [node])[node]}
+    rendered = files["etc/meshkeeper/agent.json"]
+    return rendered.data, rendered.mode
+
+
+def _edit_nodes(example_copy: Path, node: str, agent: dict[str, object]) -> None:
+    nodes = example_copy / "nodes.yaml"
+    data = yaml.safe_load(nodes.read_text())
+    data["nodes"][node]["agent"] = agent
+    nodes.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_the_agent_reads_every_rendered_config(example_copy: Path) -> None:
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    for name, files in render_inventory(inv).items():
+        data = next(f.data for f in files if f.path == "etc/meshkeeper/agent.json")
+        config = parse_config(data.decode(), f"{name}/agent.json")
+        assert config.node == name
+        assert config.listen.address == str(inv.plan[name].management)
+        assert {n.name for n in config.neighbours} == {n for n, _ in inv.links_by_node[name]}
+        # babel network, radios on every node, links everywhere: the defaults
+        assert set(config.collectors) == {"system", "interfaces", "babel", "wireless", "neighbours"}
+
+
+def test_batman_network_runs_the_batman_collector(example_copy: Path) -> None:
+    network = example_copy / "network.yaml"
+    network.write_text(network.read_text().replace("protocol: babel ", "protocol: batman-adv "))
+    nodes = example_copy / "nodes.yaml"
+    nodes.write_text(nodes.read_text().replace('release: "19.07"', 'release: "21.02"'))
+    config = parse_config(_agent_json(example_copy, "leaf-riverbank")[0].decode())
+    assert "batman_adv" in config.collectors and "babel" not in config.collectors
+    assert config.mesh.babel_local is None
+
+
+def test_operator_chosen_collectors_and_interval(example_copy: Path) -> None:
+    _edit_nodes(example_copy, "leaf-bus-stop", {"interval": 30, "collectors": ["system"]})
+    config = parse_config(_agent_json(example_copy, "leaf-bus-stop")[0].decode())
+    assert dict(config.collectors) == {"system": 30.0}
+
+
+def test_scrape_password_is_hashed_and_the_file_private(example_copy: Path, tmp_path: Path) -> None:
+    (example_copy / "secrets" / "scrape.pass").write_text("s3cret-token\n")
+    auth = {"username": "prometheus", "password": {"file": "secrets/scrape.pass"}}
+    _edit_nodes(example_copy, "leaf-bus-stop", {"basic_auth": auth})
+    data, mode = _agent_json(example_copy, "leaf-bus-stop")
+    assert mode == 0o600
+    assert b"s3cret-token" not in data
+    config = parse_config(data.decode())
+    assert config.listen.basic_auth is not None
+    assert config.listen.basic_auth.username == "prometheus"
+    assert verify_password("s3cret-token", config.listen.basic_auth.password_hash)
+    assert not verify_password("s3cret-token\n", config.listen.basic_auth.password_hash)
+    assert _agent_json(example_copy, "leaf-bus-stop")[0] == data  # deterministic
+    assert _agent_json(example_copy, "leaf-library")[1] == 0o644  # others unchanged
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    out = tmp_path / "out"
+    write_tree(out, render_inventory(inv, ["leaf-bus-stop"]), prune=False)
+    written = out / "leaf-bus-stop" / "etc" / "meshkeeper" / "agent.json"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+def test_monitoring_targets_lists_every_agent(example_copy: Path) -> None:
+    _edit_nodes(example_copy, "leaf-hillside", {"enabled": False})
+    result = CliRunner().invoke(cli, ["monitoring", "targets", "-i", str(example_copy)])
+    assert result.exit_code == 0, result.output
+    inv = load_inventory(example_copy)
+    want = [
+        f"{inv.plan[name].management}:{inv.nodes[name].agent.port}"
+        for name in sorted(inv.nodes)
+        if name != "leaf-hillside"
+    ]
+    assert result.output.splitlines() == want
+    sd = CliRunner().invoke(cli, ["monitoring", "targets", "--file-sd", "-i", str(example_copy)])
+    groups = json.loads(sd.output)
+    assert [g["targets"][0] for g in groups] == want
+    assert groups[0]["labels"]["node"] == agent_targets(inv)[0].node
+
+
+@pytest.fixture
+def agent_server() -> Iterator[tuple[str, int]]:
+    state = State()
+    server = MetricsServer(Listen("127.0.0.1", 0), state)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield "127.0.0.1", server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_push_health_check_against_a_real_exporter(agent_server: tuple[str, int]) -> None:
+    host, port = agent_server
+    assert agent_answers(host, port, tls=False)
+    assert not agent_answers(host, port, tls=True)  # plain HTTP is no TLS server
+    assert agent_answered_before(host, port)
+
+
+def test_basic_auth_still_counts_as_answering() -> None:
+    state = State()
+    listen = Listen("127.0.0.1", 0, basic_auth=BasicAuth("p", "pbkdf2_sha256$1$00$" + "0" * 64))
+    server = MetricsServer(listen, state)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        assert agent_answers("127.0.0.1", server.server_address[1], tls=False)  # a 401
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_nothing_listening_is_not_answering() -> None:
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    assert not agent_answers("127.0.0.1", port, tls=False, timeout=1)
+
+
+FORBIDDEN = ("controller", "lab", "pydantic", "scapy", "yaml", "click", "paramiko")
+
+
+def test_agent_imports_nothing_from_the_controller_side() -> None:
+    for path in (ROOT / "agent").rglob("*.py"):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for name in names:
+                assert name.split(".")[0] not in FORBIDDEN, f"{path}: imports {name}"
+
+
+def test_steady_state_agent_loads_no_heavy_module(tmp_path: Path) -> None:
+    """With the lab-usable collectors built and run once: no pyroute2, scapy or pydantic."""
+    config = tmp_path / "agent.json"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 1, "node": "n", "network": "t", "role": "leaf",
+                "release": "23.05", "model": "m",
+                "listen": {"address": "127.0.0.1", "port": 9110},
+                "mesh": {"protocol": "babel", "devices": ["mesh0"],
+                         "babel_local": "127.0.0.1:9"},
+                "collectors": {"system": 15, "interfaces": 15, "babel": 15, "neighbours": 15},
+            }
+        )
+    )  # fmt: skip
+    code = (
+        "import sys\n"
+        "from agent.cli import main\n"
+        "main(['collect', '--config', sys.argv[1]])\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('pyroute2', 'scapy', 'pydantic', 'controller', 'yaml')]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert "HEAVY []" in result.stderr, result.stderr
+    assert "meshkeeper_collector_success" in result.stdout
