@@ -106,7 +106,7 @@ def _bind(config: AgentConfig, state: State, stop: threading.Event) -> MetricsSe
     warned = False
     while not stop.is_set():
         try:
-            return MetricsServer(config.listen, state, tls)
+            return MetricsServer(config.listen, state, tls, config_sha256=config.sha256)
         except OSError as exc:
             if not warned:
                 log.warning(

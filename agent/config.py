@@ -8,11 +8,12 @@ Every error names the file and the field (`$.listen.port`) and says what to do.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,17 +99,19 @@ class AgentConfig:
     uplinks: tuple[Uplink, ...] = ()
     probes: Probes = field(default_factory=Probes)
     collectors: Mapping[str, float] = field(default_factory=dict)  # empty: the defaults
+    sha256: str = ""  # of the file as read: the exporter shows it, push compares it
 
 
 def load_config(path: Path) -> AgentConfig:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(source, "", "no such file — push the node, or pass --config") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(source, "", f"cannot read it: {exc}") from exc
-    return parse_config(text, source)
+    return replace(parse_config(text, source), sha256=hashlib.sha256(data).hexdigest())
 
 
 def parse_config(text: str, source: str = "agent.json") -> AgentConfig:
@@ -253,8 +256,26 @@ class _Reader:
             devices=tuple(
                 self.text(v, w) for v, w in self.items(data.get("devices", []), f"{where}.devices")
             ),
-            babel_local=self.opt(data, "babel_local", where, self.text),
+            babel_local=self.opt(data, "babel_local", where, self.babel_local),
         )
+
+    def babel_local(self, value: Any, where: str) -> str:
+        """babeld's local socket: `[IPv6]:PORT`, `IPv4:PORT` or a unix socket path."""
+        text = self.text(value, where)
+        if text.startswith("/"):
+            return text
+        host, _, port = text.rpartition(":")
+        bracketed = host.startswith("[") and host.endswith("]")
+        try:
+            ipaddress.ip_address(host[1:-1] if bracketed else host)
+            valid = port.isdigit() and 0 < int(port) < 65536 and (bracketed or ":" not in host)
+        except ValueError:
+            valid = False
+        if not valid:
+            raise self.fail(
+                where, f"{text!r} is not [IPv6]:PORT, IPv4:PORT or a socket path — {FIX}"
+            )
+        return text
 
     def neighbour(self, value: Any, where: str) -> Neighbour:
         data = self.obj(value, where, {"name", "address", "medium"}, set())

@@ -4,14 +4,21 @@ prometheus_client's own server has TLS but no server-side basic auth and one
 thread per connection without a bound (../shared/FIELD-NOTES.md), so the agent
 serves the exposition itself with http.server:
 
-- at most `workers` connections are served at once; one more is answered 503
-  and closed at once, so a flood costs a router no threads and no memory;
-- each connection has a socket timeout: a client that sends nothing or reads
-  slowly is dropped, and cannot hold a worker for longer than that;
+- at most `workers` connections are served at once, and at most
+  `per_client` from one address; one more is answered 503 and closed at once,
+  so a flood costs a router no threads and no memory, and one host cannot
+  take every worker;
+- each request must arrive whole within `client_timeout` and within
+  MAX_REQUEST_BYTES: a silent, trickling or bloated client is dropped;
 - TLS handshakes happen in the worker thread, never in the accept loop;
-- basic auth compares a PBKDF2 hash in constant time; a header that verified
-  once is remembered (hashed), so a 10 Hz scraper costs one PBKDF2 in total;
-- the body is the state's cached exposition: no scrape waits for a collector.
+- basic auth: PBKDF2 in constant time, run for a wrong username too (no
+  username oracle); failed derivations are rate-limited (a flood of bad
+  passwords cannot eat the router's CPU); a header that verified once is
+  remembered (hashed), so a 10 Hz scraper costs one derivation in total;
+- every answer carries the sha256 of the agent.json the agent runs with, so
+  `meshkeeper push` can tell the new agent from the old one;
+- the body is the state's cached exposition: no scrape waits for a collector;
+- nothing a client sends can print a traceback: one log line at most.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
 
 from agent.config import BasicAuth, Listen, Tls
@@ -37,6 +45,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("meshkeeper.agent")
 BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+CONFIG_HEADER = "Meshkeeper-Config-Sha256"
+MAX_REQUEST_BYTES = 8192  # a scrape's request line and headers are a few hundred bytes
+FAILED_LOGINS_PER_SECOND = 2.0
 INDEX = b"meshkeeper-agent: metrics at /metrics\n"
 
 
@@ -56,6 +67,21 @@ class _Auth:
         self._auth = auth
         self._good: set[bytes] = set()
         self._lock = threading.Lock()
+        self._budget = FAILED_LOGINS_PER_SECOND  # token bucket for derivations
+        self._refilled = time.monotonic()
+
+    def _may_derive(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._budget = min(
+                FAILED_LOGINS_PER_SECOND,
+                self._budget + (now - self._refilled) * FAILED_LOGINS_PER_SECOND,
+            )
+            self._refilled = now
+            if self._budget < 1:
+                return False
+            self._budget -= 1
+            return True
 
     def allows(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
@@ -68,11 +94,16 @@ class _Auth:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
+        if not self._may_derive():
+            return False  # too many attempts: refused without spending CPU on them
+        # Both always run: a wrong username costs the same time as a wrong password.
         # bytes: compare_digest raises TypeError on non-ASCII str, which any client can send
-        good = hmac.compare_digest(user.encode(), self._auth.username.encode()) and verify_password(
-            password, self._auth.password_hash
-        )
+        right_user = hmac.compare_digest(user.encode(), self._auth.username.encode())
+        right_password = verify_password(password, self._auth.password_hash)
+        good = right_user and right_password
         if good:
+            with self._lock:
+                self._budget += 1  # a good login does not count against the budget
             with self._lock:
                 self._good = {*list(self._good)[:15], fingerprint}  # a few, never unbounded
         return good
@@ -89,6 +120,11 @@ class _DeadlineReader(io.RawIOBase):
         self._connection = connection
         self._timeout = timeout
         self.deadline = time.monotonic() + timeout
+        self.received = 0
+
+    def start_request(self) -> None:
+        self.deadline = time.monotonic() + self._timeout
+        self.received = 0
 
     def readable(self) -> bool:
         return True
@@ -97,9 +133,13 @@ class _DeadlineReader(io.RawIOBase):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request did not arrive in time")
+        if self.received > MAX_REQUEST_BYTES:
+            raise ConnectionAbortedError("request too large")
         self._connection.settimeout(remaining)
         try:
-            return self._connection.recv_into(buffer)
+            count = self._connection.recv_into(buffer)
+            self.received += count
+            return count
         finally:
             self._connection.settimeout(self._timeout)  # writes keep the full timeout
 
@@ -123,7 +163,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.do_handshake()  # bounded: ssl applies the timeout to the whole call
 
     def handle_one_request(self) -> None:
-        self._reader.deadline = time.monotonic() + self.server.client_timeout
+        self._reader.start_request()
         super().handle_one_request()
 
     def do_GET(self) -> None:
@@ -150,6 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         self, code: int, body: bytes, content_type: str, with_body: bool, realm: bool = False
     ) -> None:
         self.send_response(code)
+        self.send_header(CONFIG_HEADER, self.server.config_sha256)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if realm:
@@ -172,25 +213,59 @@ class MetricsServer(HTTPServer):
         state: State,
         tls: ssl.SSLContext | None = None,
         workers: int = 4,
-        client_timeout: float = 10.0,
+        client_timeout: float = 5.0,
+        per_client: int = 2,
+        config_sha256: str = "",
     ) -> None:
         self.address_family = socket.AF_INET6 if ":" in listen.address else socket.AF_INET
         self.state = state
         self.client_timeout = client_timeout
+        self.config_sha256 = config_sha256
         self.auth = _Auth(listen.basic_auth) if listen.basic_auth is not None else None
         self._slots = threading.BoundedSemaphore(workers)
+        self._per_client = per_client
+        self._clients: dict[str, int] = {}
+        self._clients_lock = threading.Lock()
         super().__init__((listen.address, listen.port), _Handler)
         if tls is not None:
             self.socket = tls.wrap_socket(
                 self.socket, server_side=True, do_handshake_on_connect=False
             )
 
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind asks DNS for the address's name: at boot, or with the
+        # upstream resolver cut off (a shutdown), that stalls the agent's start.
+        TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    def _admit(self, client: str) -> bool:
+        with self._clients_lock:
+            if self._clients.get(client, 0) >= self._per_client:
+                return False
+            if not self._slots.acquire(blocking=False):
+                return False
+            self._clients[client] = self._clients.get(client, 0) + 1
+            return True
+
+    def _leave(self, client: str) -> None:
+        with self._clients_lock:
+            left = self._clients.pop(client, 1) - 1
+            if left > 0:
+                self._clients[client] = left
+            self._slots.release()
+
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
+        client = str(client_address[0])
+        if not self._admit(client):
             self._refuse(request)
             return
         thread = threading.Thread(target=self._work, args=(request, client_address), daemon=True)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError:  # no memory for a thread: refuse, and keep the slot free
+            self._leave(client)
+            self._refuse(request)
 
     def _refuse(self, request: socket.socket) -> None:
         try:
@@ -205,11 +280,15 @@ class MetricsServer(HTTPServer):
     def _work(self, request: Any, client_address: Any) -> None:
         try:
             self.finish_request(request, client_address)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # timeouts, resets, TLS failures (ssl.SSLError)
             log.debug("connection from %s dropped: %s", client_address[0], exc)
+        except Exception as exc:  # noqa: BLE001 - the boundary: whatever a client sent, one line
+            log.warning(
+                "request from %s failed: %s: %s", client_address[0], type(exc).__name__, exc
+            )
         finally:
             self.shutdown_request(request)
-            self._slots.release()
+            self._leave(str(client_address[0]))
 
 
 def tls_context(tls: Tls) -> ssl.SSLContext:

@@ -8,7 +8,7 @@ fe80:: address crosses exactly that link and can never be routed around it.
 
 from __future__ import annotations
 
-import os
+import secrets
 import select
 import socket
 import struct
@@ -101,9 +101,16 @@ def ping(
     if not wanted:
         return {}
     results = {t: EchoResult() for t in wanted}
-    families = {t.family for t in wanted}
-    sockets = {family: _open(family) for family in families}
-    ident = os.getpid() & 0xFFFF
+    sockets: dict[int, tuple[socket.socket, bool]] = {}
+    try:
+        for family in sorted({t.family for t in wanted}):
+            sockets[family] = _open(family)
+    except OSError:
+        for sock, _raw in sockets.values():
+            sock.close()
+        raise
+    # random per call: raw sockets see every echo reply on the node, other rounds' too
+    ident = secrets.randbits(16)
     sent_at: dict[tuple[int, str, int], tuple[EchoTarget, float]] = {}
     try:
         for seq in range(1, count + 1):
@@ -149,7 +156,10 @@ def _receive(
         ready, _, _ = select.select(list(by_fd), [], [], left)
         for fd in ready:
             family, sock, raw = by_fd[fd]
-            packet, source = sock.recvfrom(2048)
+            try:
+                packet, source = sock.recvfrom(2048)
+            except OSError:  # e.g. an ICMP error queued on the socket: not a reply
+                continue
             reply = parse_reply(family, packet, raw)
             if reply is None or (raw and reply[0] != ident):  # ping sockets rewrite the id
                 continue

@@ -10,12 +10,24 @@ fresh) but keeps its health series: success 0, duration, last-run timestamp.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics import exposition as openmetrics_exposition
+
+Encoder = Callable[[CollectorRegistry], bytes]
+
+
+def _encoder(accept: str) -> tuple[Encoder, str]:
+    """Exactly two formats, so at most two cached bodies whatever a client sends
+    (prometheus_client's choose_encoder echoes the client's version into the
+    content type, and raises on versions it does not know)."""
+    if "application/openmetrics-text" in accept:
+        return openmetrics_exposition.generate_latest, openmetrics_exposition.CONTENT_TYPE_LATEST
+    # 0.0.4: what Prometheus 2.x asks for and promtool checks
+    return exposition.generate_latest, exposition.CONTENT_TYPE_PLAIN_0_0_4
 
 
 @dataclass(frozen=True)
@@ -49,7 +61,7 @@ class State:
 
     def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
         """The body and content type for a scrape with this Accept header."""
-        encoder, content_type = choose_encoder(accept or "")
+        encoder, content_type = _encoder(accept or "")
         with self._lock:
             cached = self._cache.get(content_type)
             generation = self._generation

@@ -18,6 +18,7 @@ mesh address, else its link-local address (a router's, never a client's).
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,11 @@ from agent.config import AgentConfig
 from agent.errors import CollectorError
 
 UNREACHABLE = 65535
+MAX_DUMP_BYTES = 4 * 2**20  # a big mesh's dump is a few hundred kB
+
+
+class BabeldNotRunning(CollectorError):
+    """Nothing listens on babeld's local socket: babeld is not running."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +74,9 @@ class BabelDump:
         """
         found = {}
         for route in self.routes:
-            address = route.prefix.removesuffix("/32")
-            if route.refmetric == 0 and address in expected:
+            address, _, length = route.prefix.partition("/")
+            host_route = length == ("128" if ":" in address else "32")
+            if route.refmetric == 0 and host_route and address in expected:
                 found[(route.via, route.interface)] = expected[address]
         return found
 
@@ -129,33 +136,44 @@ def endpoint(local: str) -> tuple[int, str | tuple[str, int]]:
 def read_dump(local: str, timeout: float = 2.0) -> str:
     """Ask babeld for a `dump` over its local socket; the text up to the closing `ok`."""
     family, address = endpoint(local)
+    deadline = time.monotonic() + timeout
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
             sock.connect(address)
-            received = _until_ok(sock, b"")  # the banner
+            received = _until_ok(sock, [], deadline)  # the banner
             sock.sendall(b"dump\n")
-            text = _until_ok(sock, received)
+            text = _until_ok(sock, received, deadline)
             sock.sendall(b"quit\n")
+    except (ConnectionRefusedError, FileNotFoundError) as exc:
+        raise BabeldNotRunning(f"babeld does not answer on {local}: {exc}") from exc
     except OSError as exc:
         raise CollectorError(f"babeld does not answer on {local}: {exc}") from exc
-    return text.decode("utf-8", "replace")
+    return b"".join(text).decode("utf-8", "replace")
 
 
-def _until_ok(sock: socket.socket, before: bytes) -> bytes:
-    data = before
-    start = len(before)
-    while (
-        not any(data.endswith(end) for end in (b"\nok\n", b"\nbad\n", b"\nno\n"))
-        or len(data) == start
-    ):
+def _until_ok(sock: socket.socket, before: list[bytes], deadline: float) -> list[bytes]:
+    """Read until babeld's closing `ok` (or `bad`/`no`), within one deadline and size."""
+    chunks = list(before)
+    size = sum(map(len, chunks))
+    tail = b""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise CollectorError("babeld did not finish its answer in time")
+        sock.settimeout(left)
         chunk = sock.recv(65536)
         if not chunk:
             raise CollectorError("babeld closed its local socket mid-answer")
-        data += chunk
-    if data.endswith((b"\nbad\n", b"\nno\n")):
-        raise CollectorError("babeld refused `dump`")
-    return data
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_DUMP_BYTES:
+            raise CollectorError(f"babeld's answer exceeds {MAX_DUMP_BYTES} bytes")
+        tail = (tail + chunk)[-8:]
+        if tail.endswith((b"\nbad\n", b"\nno\n")) or tail in (b"bad\n", b"no\n"):
+            raise CollectorError("babeld refused `dump`")
+        if tail.endswith(b"\nok\n") or tail == b"ok\n":
+            return chunks
 
 
 def families(dump: BabelDump, expected: dict[str, str]) -> list[Metric]:

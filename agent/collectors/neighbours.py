@@ -20,10 +20,9 @@ from collections.abc import Callable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.collectors.babel import parse_dump, read_dump
+from agent.collectors.babel import BabeldNotRunning, parse_dump, read_dump
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig, Neighbour
-from agent.errors import CollectorError
 from agent.icmp import EchoResult, EchoTarget, ping
 
 ECHOES_PER_ROUND = 3
@@ -105,8 +104,10 @@ def _babel_reader(config: AgentConfig, host: Host) -> Callable[[], str] | None:
     def read() -> str:
         try:
             return read_dump(local, host.babel_timeout)
-        except CollectorError:
-            return ""  # babeld down: no neighbour is heard, every link reads 0
+        except BabeldNotRunning:
+            return ""  # babeld is not running: no neighbour is heard, every link reads 0
+        # any other failure (a timeout, a refused dump) is not "every link is down":
+        # it fails this round (success 0) instead of raising false link-down alerts
 
     return read
 

@@ -202,9 +202,18 @@ class Agent(Strict):
     # How often each collector runs; `neighbours` sends 3 echoes per link each time.
     interval: Annotated[int, Field(ge=5, le=3600)] = 15
     # Default: what the node's config implies (its mesh protocol; wireless with radios).
-    collectors: list[CollectorName] | None = None
+    collectors: Annotated[list[CollectorName], Field(min_length=1)] | None = None
     tls: AgentTls | None = None
     basic_auth: AgentBasicAuth | None = None
+
+    @model_validator(mode="after")
+    def _password_only_over_tls(self) -> Agent:
+        if self.basic_auth is not None and self.tls is None:
+            raise ValueError(
+                "basic_auth needs tls: without it the scrape password crosses the mesh's "
+                "radio links in the clear — add agent.tls (cert and key on the node)"
+            )
+        return self
 
 
 class Node(Strict):

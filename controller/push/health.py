@@ -2,31 +2,55 @@
 
 The controller runs where the NOC is, so it asks the agent the way Prometheus
 does: an HTTP request to the listen address and port of the node's agent.json.
-Any HTTP answer counts (a 401 from an agent behind basic auth is an agent
-answering); with TLS a completed handshake counts. A push only requires the
+Before the push any HTTP answer counts (a 401 from an agent behind basic auth
+is an agent answering). After it, the answer must carry the sha256 of the new
+agent.json (a header the agent sends even with a 401): the old agent process
+may still be answering while the new config is being applied. A push only requires the
 agent after the push if it answered before, so a node without an agent yet
 (or a controller that cannot reach the port) is never rolled back for it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import ssl
+from dataclasses import dataclass
 
 from controller.push.plan import NodeChange
 
 AGENT_JSON = "etc/meshkeeper/agent.json"
+CONFIG_HEADER = "Meshkeeper-Config-Sha256"  # agent/exporter.py sends it with every answer
 REQUEST = b"GET /metrics HTTP/1.0\r\nHost: meshkeeper-agent\r\nConnection: close\r\n\r\n"
 
 
-def agent_endpoint(change: NodeChange) -> tuple[str, int, bool] | None:
-    """(address, port, tls) from the rendered agent.json, or None without one."""
+@dataclass(frozen=True)
+class AgentEndpoint:
+    address: str
+    port: int
+    tls: bool
+    config_sha256: str  # of the rendered agent.json: the agent shows the one it runs with
+
+
+def agent_endpoint(change: NodeChange) -> AgentEndpoint | None:
+    """Where the node's agent answers after the push, from the rendered agent.json."""
     for file in change.files:
         if file.path == AGENT_JSON:
             listen = json.loads(file.data)["listen"]
-            return str(listen["address"]), int(listen["port"]), "tls" in listen
+            return AgentEndpoint(
+                str(listen["address"]),
+                int(listen["port"]),
+                "tls" in listen,
+                hashlib.sha256(file.data).hexdigest(),
+            )
     return None
+
+
+def agent_runs(endpoint: AgentEndpoint, timeout: float = 2.0) -> bool:
+    """The agent answers, with the new agent.json (not an old process still running)."""
+    answer = _ask(endpoint.address, endpoint.port, endpoint.tls, timeout)
+    return answer is not None and f"{CONFIG_HEADER.lower()}: {endpoint.config_sha256}" in answer
 
 
 def agent_answered_before(address: str, port: int, timeout: float = 2.0) -> bool:
@@ -38,6 +62,11 @@ def agent_answered_before(address: str, port: int, timeout: float = 2.0) -> bool
 
 
 def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> bool:
+    return _ask(address, port, tls, timeout) is not None
+
+
+def _ask(address: str, port: int, tls: bool, timeout: float) -> str | None:
+    """The answer's status line and headers (lower-cased), or None without an HTTP answer."""
     try:
         with socket.create_connection((address, port), timeout=timeout) as raw:
             if tls:
@@ -45,12 +74,19 @@ def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> b
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE  # liveness only: no data is trusted
                 with context.wrap_socket(raw) as wrapped:
-                    return _http_answers(wrapped)
-            return _http_answers(raw)
+                    return _head(wrapped)
+            return _head(raw)
     except OSError:  # refused, timed out, reset, TLS failure (ssl.SSLError)
-        return False
+        return None
 
 
-def _http_answers(sock: socket.socket) -> bool:
+def _head(sock: socket.socket) -> str | None:
     sock.sendall(REQUEST)
-    return sock.recv(16).startswith(b"HTTP/1.")
+    data = b""
+    while b"\r\n\r\n" not in data and len(data) < 4096:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return head.lower() if head.startswith("HTTP/1.") else None

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from controller.push import remote
 from controller.push.health import (
     AGENT_JSON,
+    AgentEndpoint,
     agent_answered_before,
-    agent_answers,
     agent_endpoint,
+    agent_runs,
 )
 from controller.push.plan import NodeChange, expected_checksums, stage_archive
 from controller.transport import (
@@ -105,7 +106,7 @@ def push_node(
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
             endpoint = agent_endpoint(change)
             agent_before = endpoint is not None and agent_answered_before(
-                change.target.host, endpoint[1]
+                change.target.host, endpoint.port
             )
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
@@ -126,7 +127,11 @@ def push_node(
                 if not f.path.startswith("etc/config/")
                 and before.sums.get(f.path) != hashlib.sha256(f.data).hexdigest()
             ]
-            ssh.run_checked(remote.apply(changed, agent=AGENT_JSON in others), timeout=20)
+            # a new agent.json, or none any more (agent disabled): the agent's service reloads
+            agent_changed = AGENT_JSON in others or (
+                endpoint is None and AGENT_JSON in before.files
+            )
+            ssh.run_checked(remote.apply(changed, agent=agent_changed), timeout=20)
             changed += others
     except TransportError as exc:
         kind = "unreachable" if isinstance(exc, Unreachable | TransportTimeout) else "failed"
@@ -197,7 +202,7 @@ class _Expect:
 
     neighbours: int  # at least as many babel neighbours as before
     generation: int
-    agent: tuple[str, int, bool] | None  # answering, when it answered before
+    agent: AgentEndpoint | None  # answering with the new agent.json, when it answered before
 
 
 def _verify(
@@ -213,13 +218,14 @@ def _verify(
                 if view.generation != expect.generation or view.pending is None:
                     # e.g. a power cut in the window: it booted back into the old config
                     return f"the router is on generation {view.generation}, not {expect.generation}"
-                agent_ok = expect.agent is None or agent_answers(*expect.agent)
+                agent_ok = expect.agent is None or agent_runs(expect.agent)
                 if view.neighbours >= expect.neighbours and agent_ok:
                     return None
                 last = (
                     f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
                     if view.neighbours < expect.neighbours
-                    else "the agent answered before the push and does not answer now"
+                    else "the agent answered before the push and does not answer now with "
+                    "the new agent.json"
                 )
         except TransportError as exc:
             last = f"SSH over the new path failed: {exc}"

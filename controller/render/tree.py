@@ -77,6 +77,8 @@ def render_node(ctx: NodeContext) -> list[RenderedFile]:
             "etc/dropbear/authorized_keys", dropbear.authorized_keys(ctx).encode("utf-8"), 0o600
         )
     )
+    if not ctx.node.agent.enabled:  # no agent.json: the agent's service does not start
+        return files
     agent_json = agent_config.render(ctx).encode("utf-8")  # may reveal the scrape password
     files.append(
         RenderedFile(

@@ -30,12 +30,19 @@ def _digest() -> str:
 
 
 def running() -> int | None:
+    """The agent's pid, if that process is still this router's agent.
+
+    The lab shares the host's pid space: a stale pid file may name a reused pid,
+    so the process must be in this router's network namespace and be the agent.
+    """
     try:
         pid = int(PID.read_text().strip())
-        os.kill(pid, 0)
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+        proc = Path(f"/proc/{pid}")
+        same_router = (proc / "ns" / "net").readlink() == Path("/proc/self/ns/net").readlink()
+        is_agent = b"meshkeeper-agent" in (proc / "cmdline").read_bytes()
+    except (OSError, ValueError):
         return None
-    return pid
+    return pid if same_router and is_agent else None
 
 
 def start(lab: LabInfo) -> list[str]:

@@ -73,7 +73,8 @@ def test_operator_chosen_collectors_and_interval(example_copy: Path) -> None:
 def test_scrape_password_is_hashed_and_the_file_private(example_copy: Path, tmp_path: Path) -> None:
     (example_copy / "secrets" / "scrape.pass").write_text("s3cret-token\n")
     auth = {"username": "prometheus", "password": {"file": "secrets/scrape.pass"}}
-    _edit_nodes(example_copy, "leaf-bus-stop", {"basic_auth": auth})
+    tls = {"cert": "/etc/meshkeeper/agent.crt", "key": "/etc/meshkeeper/agent.key"}
+    _edit_nodes(example_copy, "leaf-bus-stop", {"basic_auth": auth, "tls": tls})
     data, mode = _agent_json(example_copy, "leaf-bus-stop")
     assert mode == 0o600
     assert b"s3cret-token" not in data
@@ -89,6 +90,23 @@ def test_scrape_password_is_hashed_and_the_file_private(example_copy: Path, tmp_
     write_tree(out, render_inventory(inv, ["leaf-bus-stop"]), prune=False)
     written = out / "leaf-bus-stop" / "etc" / "meshkeeper" / "agent.json"
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
+
+
+def test_a_password_without_tls_is_refused(example_copy: Path) -> None:
+    auth = {"username": "prometheus", "password": {"env": "SCRAPE_PASSWORD"}}
+    _edit_nodes(example_copy, "leaf-bus-stop", {"basic_auth": auth})
+    result = CliRunner().invoke(cli, ["check", "--no-secrets", "-i", str(example_copy)])
+    assert result.exit_code == 2
+    assert "nodes.leaf-bus-stop.agent: basic_auth needs tls" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_disabled_agent_gets_no_config(example_copy: Path) -> None:
+    _edit_nodes(example_copy, "leaf-bus-stop", {"enabled": False})
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    paths = [f.path for f in render_inventory(inv, ["leaf-bus-stop"])["leaf-bus-stop"]]
+    assert "etc/meshkeeper/agent.json" not in paths
+    assert "etc/config/network" in paths
 
 
 def test_monitoring_targets_lists_every_agent(example_copy: Path) -> None:

@@ -251,6 +251,12 @@ INVALID: list[tuple[str, Any, str]] = [
         f"agent.json: $.listen.address: '10.31.0.300' is not an IP address — {FIX}",
     ),
     (
+        "babel-socket-without-port-colon",
+        with_change("mesh", {"protocol": "babel", "babel_local": "[::1]33123"}),
+        "agent.json: $.mesh.babel_local: '[::1]33123' is not [IPv6]:PORT, IPv4:PORT or a "
+        f"socket path — {FIX}",
+    ),
+    (
         "hostname-as-neighbour-address",
         with_change("neighbours", [{"name": "gw", "address": "gw.lan", "medium": "wifi"}]),
         f"agent.json: $.neighbours[0].address: 'gw.lan' is not an IP address — {FIX}",

@@ -7,8 +7,10 @@ import socket
 
 import pytest
 
-from agent.collectors.neighbours import NeighboursCollector, families, targets
+from agent.collectors.base import Host
+from agent.collectors.neighbours import NeighboursCollector, build, families, targets
 from agent.config import AgentConfig, Listen, Mesh, Neighbour
+from agent.errors import CollectorError
 from agent.icmp import EchoResult, EchoTarget, checksum, echo_request, parse_reply, ping
 from tests.unit.agent.conftest import FIXTURES, exposition, promtool_problems, registry_of
 
@@ -104,3 +106,34 @@ def test_ping_loopback_for_real() -> None:
         assert results[target].sent == 2
         assert results[target].received == 2
         assert all(0 < rtt < 1 for rtt in results[target].rtts)
+
+
+def _config(local: str) -> AgentConfig:
+    return AgentConfig(
+        node="node-b",
+        network="t",
+        role="relay",
+        release="23.05",
+        model="m",
+        listen=Listen("127.0.0.1", 9110),
+        mesh=Mesh("babel", ("mesh0",), local),
+        neighbours=NODE_B,
+    )
+
+
+def test_babeld_not_running_reads_every_link_down() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]  # closed again: connections are refused
+    collector = build(_config(f"127.0.0.1:{port}"), Host(babel_timeout=1))
+    registry = registry_of(collector.collect())  # nothing heard: nothing to ping
+    for n in NODE_B:
+        labels = {"neighbor": n.name, "medium": n.medium}
+        assert registry.get_sample_value("meshkeeper_link_up", labels) == 0
+
+
+def test_babeld_that_stalls_fails_the_round_instead_of_downing_every_link() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # accepts, never answers
+        port = silent.getsockname()[1]
+        collector = build(_config(f"127.0.0.1:{port}"), Host(babel_timeout=0.3))
+        with pytest.raises(CollectorError, match=r"babeld (did not finish|does not answer).*time"):
+            collector.collect()

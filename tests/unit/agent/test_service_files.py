@@ -47,7 +47,7 @@ def test_procd_instance_restarts_on_config_change_and_respawns(tmp_path: Path) -
         "open",
         f"param command /usr/bin/meshkeeper-agent run --config {config}",
         f"param file {config}",
-        "param respawn 3600 5 0",
+        "param respawn 3600 30 0",
         "param stdout 1",
         "param stderr 1",
         "close",
@@ -70,5 +70,18 @@ def test_systemd_unit_runs_the_agent_and_restarts_it() -> None:
     assert Path(argv[0]).name == "meshkeeper-agent"
     assert argv[1:] == ["run", "--config", "/etc/meshkeeper/agent.json"]
     assert unit["Service"]["Restart"] == "always"
-    assert "CAP_NET_RAW" in unit["Service"]["AmbientCapabilities"]  # raw ICMP echoes
+    capabilities = unit["Service"]["AmbientCapabilities"].split()
+    assert "CAP_NET_RAW" in capabilities  # raw ICMP echoes
+    assert "CAP_NET_ADMIN" in capabilities  # batman-adv's admin-only netlink dumps
+    assert set(capabilities) <= set(unit["Service"]["CapabilityBoundingSet"].split())
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_path_unit_restarts_the_agent_on_a_new_config() -> None:
+    path = configparser.ConfigParser(strict=False, interpolation=None)
+    path.read(UNIT.with_suffix(".path"))
+    assert path["Path"]["PathChanged"] == "/etc/meshkeeper/agent.json"
+    restart = configparser.ConfigParser(strict=False, interpolation=None)
+    restart.read(UNIT.with_name(path["Path"]["Unit"]))
+    argv = shlex.split(restart["Service"]["ExecStart"])
+    assert argv[1:] == ["try-restart", UNIT.name]

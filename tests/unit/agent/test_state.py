@@ -381,11 +381,35 @@ def test_a_crashing_job_keeps_its_thread_and_runs_again(
         assert all(thread.is_alive() for thread in threads)
     reading = scheduler.state.readings()["buggy"]
     assert not reading.success
-    assert reading.error == "crashed"
+    assert reading.error == "crashed: KeyError"
     assert values(scheduler.state)[("meshkeeper_collector_success", health("buggy"))] == 0.0
     assert values(scheduler.state)[("meshkeeper_collector_success", health("healthy"))] == 1.0
     assert "collector buggy crashed" in caplog.text
     assert "KeyError: 'signal'" in caplog.text  # with its traceback, for the bug report
+    # ...but once: a router's log buffer must survive a bug that repeats every interval
+    assert caplog.text.count("collector buggy crashed") == 1
+
+
+def test_a_failing_collector_logs_once_until_it_changes(caplog: pytest.LogCaptureFixture) -> None:
+    state = State()
+    outcomes: list[Exception | None] = [OSError("down"), OSError("down"), None, OSError("other")]
+
+    def flaky() -> list[Metric]:
+        outcome = outcomes.pop(0)
+        if outcome is not None:
+            raise outcome
+        return []
+
+    job = Job("flaky", 1, flaky)
+    with caplog.at_level(logging.INFO, logger="meshkeeper.agent"):
+        for _ in range(4):
+            run_once(job, state)
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "collector flaky failed: down",
+        "collector flaky works again",
+        "collector flaky failed: other",
+    ]
 
 
 def test_stop_ends_every_thread_promptly(scheduler: Scheduler) -> None:
