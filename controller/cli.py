@@ -263,6 +263,26 @@ def monitoring_targets(inventory_path: Path | None, file_sd: bool) -> None:
         click.echo("".join(f"{t.host_port}\n" for t in found), nl=False)
 
 
+@monitoring.command("scrape")
+@inventory_option
+@click.option("--timeout", type=click.FloatRange(0.5, 30), default=3.0, show_default=True)
+@reports_errors
+def monitoring_scrape(inventory_path: Path | None, timeout: float) -> None:
+    """Ask every agent once: answering? config generation? expected links down?
+
+    Run it where the NOC is (in the lab: `meshkeeper lab exec noc -- ...`).
+    Exit 1 when an agent does not answer or sees an expected link down.
+    """
+    from controller.model.load import load_inventory
+    from controller.noc import scrape, targets
+
+    inv = load_inventory(inventory_path, resolve_secrets=False)
+    views = scrape.scrape_all(targets.agent_targets(inv), timeout)
+    click.echo(scrape.summary_table(views), nl=False)
+    if any(v.answer != "ok" or not all(v.links.values()) for v in views):
+        sys.exit(1)
+
+
 def _add_lab() -> None:
     from lab.cli import lab  # the lab is optional at import: the agent host never needs it
 

@@ -220,3 +220,60 @@ def test_steady_state_agent_loads_no_heavy_module(tmp_path: Path) -> None:
     )
     assert "HEAVY []" in result.stderr, result.stderr
     assert "meshkeeper_collector_success" in result.stdout
+
+
+def _served(families: list[object], **listen: object) -> tuple[MetricsServer, threading.Thread]:
+    from agent.schedule import Job, run_once
+
+    state = State()
+    run_once(Job("neighbours", 15, lambda: families), state)  # type: ignore[arg-type,return-value]
+    server = MetricsServer(Listen("127.0.0.1", 0, **listen), state)  # type: ignore[arg-type]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def test_monitoring_scrape_reads_a_real_agent() -> None:
+    from prometheus_client.core import GaugeMetricFamily
+
+    from controller.noc.scrape import scrape_one, summary_table
+    from controller.noc.targets import AgentTarget
+
+    up = GaugeMetricFamily("meshkeeper_link_up", "", labels=["neighbor", "medium"])
+    up.add_metric(["gw-market", "wifi"], 1)
+    up.add_metric(["gw-school", "wifi"], 0)
+    server, thread = _served([up])
+    try:
+        target = AgentTarget("relay", "127.0.0.1", server.server_address[1], "relay", "http")
+        view = scrape_one(target)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert view.answer == "ok"
+    assert view.links == {"gw-market": True, "gw-school": False}
+    assert view.failing == []
+    row = summary_table([view]).splitlines()[1].split()
+    assert row[:5] == ["relay", "ok", "-", "1/2", "gw-school"]
+
+
+def test_monitoring_scrape_says_why_there_is_no_reading() -> None:
+    import socket
+
+    from controller.noc.scrape import scrape_one
+    from controller.noc.targets import AgentTarget
+
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    view = scrape_one(AgentTarget("gone", "127.0.0.1", port, "leaf", "http"), timeout=1)
+    assert view.answer.startswith("no answer") and "refused" in view.answer
+    auth = BasicAuth("p", "pbkdf2_sha256$1$00$" + "0" * 64)
+    server, thread = _served([], basic_auth=auth)
+    try:
+        port = server.server_address[1]
+        locked = scrape_one(AgentTarget("locked", "127.0.0.1", port, "leaf", "http"))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert locked.answer == "needs a password"
