@@ -6,8 +6,13 @@ The inventory says which nodes this one should see directly (agent.json
 With babel, a neighbour is probed at its link-local address on the interface
 babel hears it on: the echo crosses that one link and cannot be routed around
 it through another node, as a probe to its mesh address (a /32 babel routes)
-would be. An expected neighbour babel does not hear is down. Without babel
-(batman-adv's bat0 is one layer-2 segment; no mesh), the mesh address is probed.
+would be. An expected neighbour babel does not hear is down.
+
+Without babel the mesh address is probed. With batman-adv that measures
+reachability across bat0, which batman routes at layer 2 around a broken
+direct link: link_up then says "reachable", not "the direct link works" (the
+batman_adv collector's neighbour table shows direct links, by MAC, since the
+inventory does not know the routers' MACs).
 
     meshkeeper_link_up{neighbor,medium}              1 when echoes came back this round
     meshkeeper_neighbor_loss_ratio{neighbor,medium}  share of this round's echoes lost
