@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.host import mount_handle, nsenter, router_python
+from lab.router import AGENT_ARGV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from push import Stop, lab_namespaces
@@ -188,19 +189,8 @@ def start_processes(node: str, address: str, log: Path) -> tuple[subprocess.Pope
     netns = f"mkn-{node}"
     # the lab's own agent instance makes way for the bench's instrumented one
     run([MESHKEEPER, "lab", "exec", node, "--", "/etc/init.d/meshkeeper-agent", "stop"])
-    agent_argv = [
-        *router_python(),
-        "-X",
-        "importtime",
-        "/usr/local/sbin/meshkeeper-agent",
-        "run",
-        "--config",
-        "/etc/meshkeeper/agent.json",
-        "--disable",
-        "wireless",
-        "--disable",
-        "batman_adv",
-    ]
+    # the lab's own argv (lab/router.py), under -X importtime
+    agent_argv = [*router_python(), "-X", "importtime", *AGENT_ARGV]
     # nsenter and env (router_python's prefix) exec: the pid is the agent's own
     with log.open("wb") as sink:
         agent = subprocess.Popen(

@@ -6,6 +6,8 @@ lab rendered at `lab up`. A round is the neighbours collector's interval.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import time
 
@@ -62,6 +64,24 @@ def test_every_agent_answers_with_healthy_collectors(lab: Lab) -> None:
         assert success == {"system": 1, "interfaces": 1, "babel": 1, "neighbours": 1}, t.node
         info = values(samples, "meshkeeper_agent_info", "release")
         assert info == {lab.inv.nodes[t.node].release: 1.0}
+
+
+def test_a_live_exposition_passes_promtool(lab: Lab) -> None:
+    """What a real router serves (every lab-usable collector), as Prometheus checks it."""
+    url = f"http://{target(lab, 'relay-water-tower')}/metrics"
+    out = lab.ns_run("mk-noc", [sys.executable, "-c", FETCH, url])
+    assert out.returncode == 0, out.stderr
+    assert "meshkeeper_babel_neighbor_cost" in out.stdout
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: debian-packages.txt installs prometheus"
+    checked = subprocess.run(
+        [promtool, "check", "metrics"],
+        input=out.stdout,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert checked.returncode == 0 and not checked.stdout.strip(), checked.stdout + checked.stderr
 
 
 def test_babel_neighbours_and_links_match_the_topology(lab: Lab) -> None:

@@ -63,16 +63,7 @@ def test_every_expected_link_has_a_series_even_when_down() -> None:
 
 
 def test_collector_pings_only_what_babel_hears() -> None:
-    config = AgentConfig(
-        node="node-b",
-        network="t",
-        role="relay",
-        release="23.05",
-        model="m",
-        listen=Listen("127.0.0.1", 9110),
-        mesh=Mesh("babel", ("mesh0",), "[::1]:33123"),
-        neighbours=NODE_B,
-    )
+    config = _config("[::1]:33123")
     asked: list[list[EchoTarget]] = []
 
     def pinger(wanted: list[EchoTarget]) -> dict[EchoTarget, EchoResult]:
