@@ -408,7 +408,7 @@ def test_push_that_silences_the_agent_rolls_back(pushed: Lab) -> None:
     wait_for(lambda: agent_answers_on(pushed, node, 9111), 20)
     before = applied(pushed, node)
     edit_agent(pushed, node, tls={"cert": "/etc/missing.crt", "key": "/etc/missing.key"})
-    result = meshkeeper(pushed, "push", "--node", node, "--confirm-timeout", "30")
+    result = meshkeeper(pushed, "push", "--node", node, "--confirm-timeout", "20")
     assert results(result.stdout) == {node: "rolled_back"}, result.stdout
     assert "agent answered before the push and does not answer now" in result.stdout
     assert applied(pushed, node)["generation"] == before["generation"]
