@@ -9,6 +9,7 @@ does not make them flaky, yet a hang or an unbounded wait still fails them.
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import socket
 import ssl
@@ -24,6 +25,7 @@ import pytest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent import exporter
 from agent.config import BasicAuth, Listen, Tls
 from agent.errors import AgentError
 from agent.exporter import MetricsServer, tls_context, verify_password
@@ -81,10 +83,20 @@ def serve() -> Iterator[Serve]:
         tls: ssl.SSLContext | None = None,
         workers: int = 4,
         client_timeout: float = CLIENT_TIMEOUT,
+        per_client: int = 2,
+        config_sha256: str = "",
     ) -> Running:
         state = make_state()
         listen = Listen(HOST, 0, basic_auth=basic_auth)
-        server = MetricsServer(listen, state, tls, workers=workers, client_timeout=client_timeout)
+        server = MetricsServer(
+            listen,
+            state,
+            tls,
+            workers=workers,
+            client_timeout=client_timeout,
+            per_client=per_client,
+            config_sha256=config_sha256,
+        )
         thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         )
@@ -560,3 +572,94 @@ def test_a_timed_out_keepalive_connection_does_not_leak_its_worker(serve: Serve)
     finally:
         connection.close()
     assert honest_status_soon(running.port) == 200
+
+
+# --- hardening after review ---------------------------------------------------------------
+
+
+def test_one_client_address_cannot_take_every_worker(serve: Serve) -> None:
+    running = serve(workers=4, per_client=2)
+    idle = [connect(running.port) for _ in range(2)]  # both of 127.0.0.1's slots
+    try:
+        with connect(running.port) as third:
+            third.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            third.settimeout(2)
+            assert read_to_end(third).startswith(b"HTTP/1.0 503 ")  # two workers still free
+    finally:
+        for sock in idle:
+            sock.close()
+    assert honest_status_soon(running.port) == 200
+
+
+def test_an_oversized_request_is_dropped_unanswered(serve: Serve) -> None:
+    running = serve()
+    with connect(running.port) as bloated:
+        bloated.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        header = b"X-Padding: " + b"a" * 1000 + b"\r\n"
+        try:
+            for _ in range(64):  # 64 kB of headers, far past MAX_REQUEST_BYTES
+                bloated.sendall(header)
+        except OSError:
+            pass  # the server closed on us mid-send: that is the point
+        bloated.settimeout(3)
+        assert b"200 OK" not in read_to_end(bloated)
+    assert get(running.port).status == 200  # and the worker is free again
+
+
+def test_every_answer_names_the_config_it_runs_with(serve: Serve, auth: BasicAuth) -> None:
+    digest = hashlib.sha256(b"agent.json").hexdigest()
+    plain = serve(config_sha256=digest)
+    assert get(plain.port).headers["Meshkeeper-Config-Sha256"] == digest
+    locked = serve(basic_auth=auth, config_sha256=digest)
+    refused = get(locked.port)
+    assert refused.status == 401  # even unauthenticated: push tells new agent from old
+    assert refused.headers["Meshkeeper-Config-Sha256"] == digest
+
+
+@pytest.mark.parametrize("version", ["1.0.0-x", "0.0.1", "2.0.0", "garbage"])
+def test_any_accept_header_gets_one_of_two_cached_bodies(serve: Serve, version: str) -> None:
+    running = serve()
+    accept = f"application/openmetrics-text; version={version}"
+    answer = get(running.port, headers={"Accept": accept})
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].startswith("application/openmetrics-text")
+    for n in range(20):  # clients cannot grow the cache with made-up versions
+        get(running.port, headers={"Accept": f"application/openmetrics-text; version=9.{n}"})
+        get(running.port, headers={"Accept": f"text/plain; version=0.{n}"})
+    assert len(running.state._cache) <= 2
+
+
+def test_wrong_passwords_are_rate_limited(
+    serve: Serve, auth: BasicAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derivations: list[str] = []
+    real = exporter.verify_password
+
+    def counting(password: str, hashed: str) -> bool:
+        derivations.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(exporter, "verify_password", counting)
+    running = serve(basic_auth=auth)
+    for n in range(12):
+        assert get(running.port, headers=basic(auth.username, f"guess-{n}")).status == 401
+    # a burst of 12 wrong guesses costs at most the bucket (2) plus what refilled meanwhile
+    assert len(derivations) < 8
+    time.sleep(1.0)
+    assert get(running.port, headers=basic(auth.username, PASSWORD)).status == 200
+
+
+def test_a_wrong_username_costs_a_derivation_too(
+    serve: Serve, auth: BasicAuth, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    derivations: list[str] = []
+    real = exporter.verify_password
+
+    def counting(password: str, hashed: str) -> bool:
+        derivations.append(password)
+        return real(password, hashed)
+
+    monkeypatch.setattr(exporter, "verify_password", counting)
+    running = serve(basic_auth=auth)
+    assert get(running.port, headers=basic("mallory", "anything")).status == 401
+    assert derivations == ["anything"]  # no faster path that tells a username is wrong
