@@ -27,11 +27,13 @@ import base64
 import hashlib
 import hmac
 import io
+import ipaddress
 import logging
 import socket
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from socketserver import TCPServer
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,8 @@ BUSY = b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: cl
 CONFIG_HEADER = "Meshkeeper-Config-Sha256"
 MAX_REQUEST_BYTES = 8192  # a scrape's request line and headers are a few hundred bytes
 FAILED_LOGINS_PER_SECOND = 2.0
+MAX_TRACKED_CLIENTS = 64
+MAX_REQUESTS_PER_CONNECTION = 20  # Prometheus reconnects at each 15 s scrape anyway
 INDEX = b"meshkeeper-agent: metrics at /metrics\n"
 
 
@@ -62,28 +66,50 @@ def verify_password(password: str, hashed: str) -> bool:
     return hmac.compare_digest(computed.hex(), digest)
 
 
+class _Bucket:
+    """A token bucket: `rate` per second, at most `burst` saved up."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = burst, time.monotonic()
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
 class _Auth:
+    """Basic auth against a PBKDF2 hash, with derivations rationed per client.
+
+    Each client address gets its own small budget of password checks, and all
+    of them together a larger one: a host flooding wrong passwords exhausts
+    its own budget, not Prometheus's, which still gets in after a restart
+    (when the remembered good headers are gone).
+    """
+
     def __init__(self, auth: BasicAuth) -> None:
         self._auth = auth
         self._good: set[bytes] = set()
         self._lock = threading.Lock()
-        self._budget = FAILED_LOGINS_PER_SECOND  # token bucket for derivations
-        self._refilled = time.monotonic()
+        self._all = _Bucket(4 * FAILED_LOGINS_PER_SECOND, 4 * FAILED_LOGINS_PER_SECOND)
+        self._clients: OrderedDict[str, _Bucket] = OrderedDict()
 
-    def _may_derive(self) -> bool:
+    def _may_derive(self, client: str) -> bool:
         with self._lock:
             now = time.monotonic()
-            self._budget = min(
-                FAILED_LOGINS_PER_SECOND,
-                self._budget + (now - self._refilled) * FAILED_LOGINS_PER_SECOND,
+            bucket = self._clients.pop(client, None) or _Bucket(
+                FAILED_LOGINS_PER_SECOND / 2, FAILED_LOGINS_PER_SECOND
             )
-            self._refilled = now
-            if self._budget < 1:
-                return False
-            self._budget -= 1
-            return True
+            self._clients[client] = bucket  # most recent last
+            while len(self._clients) > MAX_TRACKED_CLIENTS:
+                self._clients.popitem(last=False)
+            return bucket.take(now) and self._all.take(now)
 
-    def allows(self, header: str | None) -> bool:
+    def allows(self, header: str | None, client: str = "") -> bool:
         if not header or not header.startswith("Basic "):
             return False
         fingerprint = hashlib.sha256(header.encode()).digest()
@@ -94,7 +120,7 @@ class _Auth:
             user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return False
-        if not self._may_derive():
+        if not self._may_derive(client):
             return False  # too many attempts: refused without spending CPU on them
         # Both always run: a wrong username costs the same time as a wrong password.
         # bytes: compare_digest raises TypeError on non-ASCII str, which any client can send
@@ -103,10 +129,15 @@ class _Auth:
         good = right_user and right_password
         if good:
             with self._lock:
-                self._budget += 1  # a good login does not count against the budget
-            with self._lock:
                 self._good = {*list(self._good)[:15], fingerprint}  # a few, never unbounded
         return good
+
+
+def client_key(address: str) -> str:
+    """Connections are counted per IPv4 address, per /64 for IPv6 (one host has many)."""
+    if ":" not in address:
+        return address
+    return str(ipaddress.ip_network(f"{address.split('%')[0]}/64", strict=False))
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -133,11 +164,12 @@ class _DeadlineReader(io.RawIOBase):
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError("the request did not arrive in time")
-        if self.received > MAX_REQUEST_BYTES:
+        room = MAX_REQUEST_BYTES - self.received
+        if room <= 0:
             raise ConnectionAbortedError("request too large")
         self._connection.settimeout(remaining)
         try:
-            count = self._connection.recv_into(buffer)
+            count = self._connection.recv_into(memoryview(buffer).cast("B")[:room])
             self.received += count
             return count
         finally:
@@ -154,6 +186,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
 
     def setup(self) -> None:
+        self._requests = 0
         self.request.settimeout(self.server.client_timeout)
         super().setup()
         self.rfile.close()
@@ -165,6 +198,11 @@ class _Handler(BaseHTTPRequestHandler):
     def handle_one_request(self) -> None:
         self._reader.start_request()
         super().handle_one_request()
+        # Keep-alive, but not forever: a client sending a request just before each
+        # deadline would otherwise hold its worker indefinitely.
+        self._requests += 1
+        if self._requests >= MAX_REQUESTS_PER_CONNECTION:
+            self.close_connection = True
 
     def do_GET(self) -> None:
         self._answer(with_body=True)
@@ -175,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, *, with_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         if self.server.auth is not None and not self.server.auth.allows(
-            self.headers.get("Authorization")
+            self.headers.get("Authorization"), client_key(self.client_address[0])
         ):
             self._send(401, b"authentication required\n", "text/plain", with_body, realm=True)
         elif path == "/metrics":
@@ -190,7 +228,8 @@ class _Handler(BaseHTTPRequestHandler):
         self, code: int, body: bytes, content_type: str, with_body: bool, realm: bool = False
     ) -> None:
         self.send_response(code)
-        self.send_header(CONFIG_HEADER, self.server.config_sha256)
+        if self.server.config_sha256:
+            self.send_header(CONFIG_HEADER, self.server.config_sha256)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if realm:
@@ -256,7 +295,7 @@ class MetricsServer(HTTPServer):
             self._slots.release()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        client = str(client_address[0])
+        client = client_key(str(client_address[0]))
         if not self._admit(client):
             self._refuse(request)
             return
@@ -288,7 +327,7 @@ class MetricsServer(HTTPServer):
             )
         finally:
             self.shutdown_request(request)
-            self._leave(str(client_address[0]))
+            self._leave(client_key(str(client_address[0])))
 
 
 def tls_context(tls: Tls) -> ssl.SSLContext:

@@ -2,12 +2,15 @@
 
 The controller runs where the NOC is, so it asks the agent the way Prometheus
 does: an HTTP request to the listen address and port of the node's agent.json.
-Before the push any HTTP answer counts (a 401 from an agent behind basic auth
-is an agent answering). After it, the answer must carry the sha256 of the new
-agent.json (a header the agent sends even with a 401): the old agent process
-may still be answering while the new config is being applied. A push only requires the
-agent after the push if it answered before, so a node without an agent yet
-(or a controller that cannot reach the port) is never rolled back for it.
+Before the push, an answer counts when it is meshkeeper-agent's (its Server
+header; a 401 from an agent behind basic auth is an agent answering). After
+it, when the agent before showed which agent.json it ran (a header it sends
+with every answer, 401s too), the answer must carry the sha256 of the new
+agent.json: the old process may still be answering while the new config is
+applied. A push only requires the agent after the push if it answered before,
+so a node without an agent yet (or a controller that cannot reach the port)
+is never rolled back for it. Agents that require a client certificate (mTLS)
+are not checked: the controller has none to show.
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ class AgentEndpoint:
     address: str
     port: int
     tls: bool
+    mtls: bool  # scrapers must show a client certificate
     config_sha256: str  # of the rendered agent.json: the agent shows the one it runs with
+
+
+@dataclass(frozen=True)
+class AgentSeen:
+    """What answered on the agent's port before the push."""
+
+    shows_config: bool  # it sends the config header (agents since it exists do)
 
 
 def agent_endpoint(change: NodeChange) -> AgentEndpoint | None:
@@ -38,27 +49,37 @@ def agent_endpoint(change: NodeChange) -> AgentEndpoint | None:
     for file in change.files:
         if file.path == AGENT_JSON:
             listen = json.loads(file.data)["listen"]
+            tls = listen.get("tls") or {}
             return AgentEndpoint(
                 str(listen["address"]),
                 int(listen["port"]),
-                "tls" in listen,
+                bool(tls),
+                "client_ca" in tls,
                 hashlib.sha256(file.data).hexdigest(),
             )
     return None
 
 
-def agent_runs(endpoint: AgentEndpoint, timeout: float = 2.0) -> bool:
-    """The agent answers, with the new agent.json (not an old process still running)."""
+def agent_runs(endpoint: AgentEndpoint, seen: AgentSeen, timeout: float = 2.0) -> bool:
+    """The agent answers after the push, with the new agent.json when it can say so."""
     answer = _ask(endpoint.address, endpoint.port, endpoint.tls, timeout)
-    return answer is not None and f"{CONFIG_HEADER.lower()}: {endpoint.config_sha256}" in answer
+    if answer is None or not _is_agent(answer):
+        return False
+    return not seen.shows_config or f"{CONFIG_HEADER.lower()}: {endpoint.config_sha256}" in answer
 
 
-def agent_answered_before(address: str, port: int, timeout: float = 2.0) -> bool:
-    """Before a push the controller does not know if the running agent serves TLS:
-    either answer counts."""
-    return agent_answers(address, port, False, timeout) or agent_answers(
-        address, port, True, timeout
-    )
+def agent_before(address: str, port: int, timeout: float = 2.0) -> AgentSeen | None:
+    """meshkeeper-agent on the port before the push (plain or TLS: the controller does
+    not know which the running one serves), or None."""
+    for tls in (False, True):
+        answer = _ask(address, port, tls, timeout)
+        if answer is not None and _is_agent(answer):
+            return AgentSeen(shows_config=f"{CONFIG_HEADER.lower()}: " in answer)
+    return None
+
+
+def _is_agent(head: str) -> bool:
+    return "server: meshkeeper-agent" in head or f"{CONFIG_HEADER.lower()}: " in head
 
 
 def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> bool:

@@ -23,7 +23,8 @@ from controller.push import remote
 from controller.push.health import (
     AGENT_JSON,
     AgentEndpoint,
-    agent_answered_before,
+    AgentSeen,
+    agent_before,
     agent_endpoint,
     agent_runs,
 )
@@ -105,8 +106,10 @@ def push_node(
             if in_sync(change, before) and not force:
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
             endpoint = agent_endpoint(change)
-            agent_before = endpoint is not None and agent_answered_before(
-                change.target.host, endpoint.port
+            seen = (
+                agent_before(change.target.host, endpoint.port)
+                if endpoint is not None and not endpoint.mtls
+                else None
             )
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
@@ -142,7 +145,11 @@ def push_node(
     verified = _verify(
         new_target,
         known_hosts,
-        _Expect(before.neighbours, generation, endpoint if agent_before else None),
+        _Expect(
+            before.neighbours,
+            generation,
+            (endpoint, seen) if endpoint is not None and seen is not None else None,
+        ),
         armed + max(confirm_timeout - 5, 1),
     )
     if verified is None:
@@ -202,7 +209,8 @@ class _Expect:
 
     neighbours: int  # at least as many babel neighbours as before
     generation: int
-    agent: AgentEndpoint | None  # answering with the new agent.json, when it answered before
+    # answering (with the new agent.json, when it can say so) if it answered before
+    agent: tuple[AgentEndpoint, AgentSeen] | None
 
 
 def _verify(
@@ -218,7 +226,7 @@ def _verify(
                 if view.generation != expect.generation or view.pending is None:
                     # e.g. a power cut in the window: it booted back into the old config
                     return f"the router is on generation {view.generation}, not {expect.generation}"
-                agent_ok = expect.agent is None or agent_runs(expect.agent)
+                agent_ok = expect.agent is None or agent_runs(*expect.agent)
                 if view.neighbours >= expect.neighbours and agent_ok:
                     return None
                 last = (

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import ast
 import json
+import socket
 import stat
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 
@@ -22,7 +23,15 @@ from agent.state import State
 from controller.cli import cli
 from controller.model.load import load_inventory
 from controller.noc.targets import agent_targets
-from controller.push.health import agent_answered_before, agent_answers
+from controller.push.health import (
+    AgentEndpoint,
+    AgentSeen,
+    agent_answers,
+    agent_before,
+    agent_endpoint,
+    agent_runs,
+)
+from controller.push.plan import NodeChange
 from controller.render.tree import render_inventory, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,47 +135,91 @@ def test_monitoring_targets_lists_every_agent(example_copy: Path) -> None:
     assert groups[0]["labels"]["node"] == agent_targets(inv)[0].node
 
 
-@pytest.fixture
-def agent_server() -> Iterator[tuple[str, int]]:
-    state = State()
-    server = MetricsServer(Listen("127.0.0.1", 0), state)
+@contextmanager
+def exporter(config_sha256: str = "", **listen: object) -> Iterator[int]:
+    """A real agent exporter on 127.0.0.1; yields its port."""
+    server = MetricsServer(
+        Listen("127.0.0.1", 0, **listen),  # type: ignore[arg-type]
+        State(),
+        config_sha256=config_sha256,
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield "127.0.0.1", server.server_address[1]
+        yield int(server.server_address[1])
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
 
 
-def test_push_health_check_against_a_real_exporter(agent_server: tuple[str, int]) -> None:
-    host, port = agent_server
-    assert agent_answers(host, port, tls=False)
-    assert not agent_answers(host, port, tls=True)  # plain HTTP is no TLS server
-    assert agent_answered_before(host, port)
+def _endpoint(port: int, sha: str, *, mtls: bool = False) -> AgentEndpoint:
+    return AgentEndpoint("127.0.0.1", port, tls=False, mtls=mtls, config_sha256=sha)
+
+
+NEW, OLD = "ab" * 32, "cd" * 32
+
+
+def test_push_health_tells_the_new_agent_from_the_old_one() -> None:
+    with exporter(config_sha256=OLD) as port:
+        seen = agent_before("127.0.0.1", port)
+        assert seen == AgentSeen(shows_config=True)
+        assert not agent_runs(_endpoint(port, NEW), seen)  # still the old process
+    with exporter(config_sha256=NEW) as port:
+        assert agent_runs(_endpoint(port, NEW), seen)
+        assert not agent_answers("127.0.0.1", port, tls=True)  # plain HTTP is no TLS server
+
+
+def test_an_agent_that_cannot_show_its_config_counts_by_answering() -> None:
+    """An agent from before the config header: any answer of its own counts."""
+    with exporter(config_sha256="") as port:
+        seen = agent_before("127.0.0.1", port)
+    assert seen == AgentSeen(shows_config=False)
+    with exporter(config_sha256="") as port:
+        assert agent_runs(_endpoint(port, NEW), seen)
 
 
 def test_basic_auth_still_counts_as_answering() -> None:
-    state = State()
-    listen = Listen("127.0.0.1", 0, basic_auth=BasicAuth("p", "pbkdf2_sha256$1$00$" + "0" * 64))
-    server = MetricsServer(listen, state)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        assert agent_answers("127.0.0.1", server.server_address[1], tls=False)  # a 401
-    finally:
-        server.shutdown()
-        server.server_close()
+    auth = BasicAuth("p", "pbkdf2_sha256$1$00$" + "0" * 64)
+    with exporter(config_sha256=NEW, basic_auth=auth) as port:
+        seen = agent_before("127.0.0.1", port)  # a 401, with the header
+        assert seen is not None and agent_runs(_endpoint(port, NEW), seen)
+
+
+def test_another_service_on_the_port_is_not_the_agent() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"HTTP/1.0 200 OK\r\nServer: nginx\r\n\r\nhello")
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        assert agent_before("127.0.0.1", port, timeout=2) is None
         thread.join(5)
 
 
 def test_nothing_listening_is_not_answering() -> None:
-    import socket
-
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
-    assert not agent_answers("127.0.0.1", port, tls=False, timeout=1)
+    assert agent_before("127.0.0.1", port, timeout=1) is None
+
+
+def test_mtls_agents_are_not_checked(example_copy: Path) -> None:
+    tls = {"cert": "/etc/a.crt", "key": "/etc/a.key", "client_ca": "/etc/ca.crt"}
+    _edit_nodes(example_copy, "leaf-bus-stop", {"tls": tls})
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    change = NodeChange(
+        "leaf-bus-stop",
+        tuple(render_inventory(inv, ["leaf-bus-stop"])["leaf-bus-stop"]),
+        "",
+        None,  # type: ignore[arg-type]
+    )
+    endpoint = agent_endpoint(change)
+    assert endpoint is not None and endpoint.tls and endpoint.mtls
 
 
 FORBIDDEN = ("controller", "lab", "pydantic", "scapy", "yaml", "click", "paramiko")
@@ -252,14 +305,13 @@ def test_monitoring_scrape_reads_a_real_agent() -> None:
         thread.join(5)
     assert view.answer == "ok"
     assert view.links == {"gw-market": True, "gw-school": False}
-    assert view.failing == []
+    assert view.broken == []
+    assert view.failing  # gw-school's link is down
     row = summary_table([view]).splitlines()[1].split()
     assert row[:5] == ["relay", "ok", "-", "1/2", "gw-school"]
 
 
 def test_monitoring_scrape_says_why_there_is_no_reading() -> None:
-    import socket
-
     from controller.noc.scrape import scrape_one
     from controller.noc.targets import AgentTarget
 
@@ -276,4 +328,5 @@ def test_monitoring_scrape_says_why_there_is_no_reading() -> None:
         server.shutdown()
         server.server_close()
         thread.join(5)
-    assert locked.answer == "needs a password"
+    assert locked.answer == "answers (needs a password)"
+    assert not locked.failing  # answering is what this look can tell
