@@ -629,17 +629,23 @@ def test_any_accept_header_gets_one_of_two_cached_bodies(serve: Serve, version: 
     assert len(running.state._cache) <= 2
 
 
-def test_wrong_passwords_are_rate_limited(
-    serve: Serve, auth: BasicAuth, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    derivations: list[str] = []
+@pytest.fixture
+def derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every password the exporter runs PBKDF2 on, in order."""
+    seen: list[str] = []
     real = exporter.verify_password
 
     def counting(password: str, hashed: str) -> bool:
-        derivations.append(password)
+        seen.append(password)
         return real(password, hashed)
 
     monkeypatch.setattr(exporter, "verify_password", counting)
+    return seen
+
+
+def test_wrong_passwords_are_rate_limited(
+    serve: Serve, auth: BasicAuth, derivations: list[str]
+) -> None:
     running = serve(basic_auth=auth)
     for n in range(12):
         assert get(running.port, headers=basic(auth.username, f"guess-{n}")).status == 401
@@ -649,17 +655,27 @@ def test_wrong_passwords_are_rate_limited(
     assert get(running.port, headers=basic(auth.username, PASSWORD)).status == 200
 
 
-def test_a_wrong_username_costs_a_derivation_too(
-    serve: Serve, auth: BasicAuth, monkeypatch: pytest.MonkeyPatch
+def test_a_flooding_client_does_not_lock_out_the_scraper(
+    serve: Serve, auth: BasicAuth, derivations: list[str]
 ) -> None:
-    derivations: list[str] = []
-    real = exporter.verify_password
+    """Budgets are per client address: 127.0.0.1 floods, 127.0.0.2 (Prometheus) gets in."""
+    running = serve(basic_auth=auth)
+    for n in range(20):
+        get(running.port, headers=basic(auth.username, f"guess-{n}"))
+    scraper = http.client.HTTPConnection(
+        HOST, running.port, timeout=5, source_address=("127.0.0.2", 0)
+    )
+    try:
+        scraper.request("GET", "/metrics", headers=basic(auth.username, PASSWORD))
+        assert scraper.getresponse().status == 200
+    finally:
+        scraper.close()
+    assert derivations[-1] == PASSWORD
 
-    def counting(password: str, hashed: str) -> bool:
-        derivations.append(password)
-        return real(password, hashed)
 
-    monkeypatch.setattr(exporter, "verify_password", counting)
+def test_a_wrong_username_costs_a_derivation_too(
+    serve: Serve, auth: BasicAuth, derivations: list[str]
+) -> None:
     running = serve(basic_auth=auth)
     assert get(running.port, headers=basic("mallory", "anything")).status == 401
     assert derivations == ["anything"]  # no faster path that tells a username is wrong
