@@ -203,6 +203,9 @@ def _changed_packages(change: NodeChange, before: RouterView) -> list[str]:
     )
 
 
+AGENT_POLL_SECONDS = 0.5
+
+
 @dataclass(frozen=True)
 class _Expect:
     """What a healthy node shows after the push."""
@@ -223,22 +226,33 @@ def _verify(
         try:
             with connect(target, known_hosts) as ssh:
                 view = inspect(ssh, [])
-                if view.generation != expect.generation or view.pending is None:
-                    # e.g. a power cut in the window: it booted back into the old config
-                    return f"the router is on generation {view.generation}, not {expect.generation}"
-                agent_ok = expect.agent is None or agent_runs(*expect.agent)
-                if view.neighbours >= expect.neighbours and agent_ok:
-                    return None
-                last = (
-                    f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
-                    if view.neighbours < expect.neighbours
-                    else "the agent answered before the push and does not answer now with "
-                    "the new agent.json"
-                )
         except TransportError as exc:
             last = f"SSH over the new path failed: {exc}"
+            time.sleep(2)
+            continue
+        if view.generation != expect.generation or view.pending is None:
+            # e.g. a power cut in the window: it booted back into the old config
+            return f"the router is on generation {view.generation}, not {expect.generation}"
+        if view.neighbours < expect.neighbours:
+            last = f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
+        elif expect.agent is None or _agent_ready(*expect.agent, deadline):
+            return None
+        else:
+            last = (
+                "the agent answered before the push and does not answer now with the new agent.json"
+            )
         time.sleep(2)
     return last
+
+
+def _agent_ready(endpoint: AgentEndpoint, seen: AgentSeen, deadline: float) -> bool:
+    """Poll the agent (cheap, no SSH) while it restarts on its new agent.json."""
+    while True:
+        if agent_runs(endpoint, seen):
+            return True
+        if time.monotonic() + AGENT_POLL_SECONDS >= deadline:
+            return False
+        time.sleep(AGENT_POLL_SECONDS)
 
 
 def _confirm(target: SshTarget, known_hosts: KnownHosts) -> bool:
