@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.host import mount_handle, nsenter, router_python
+from lab.paths import LabPaths
 from lab.router import AGENT_ARGV
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -120,23 +121,7 @@ def run(command: list[str], timeout: float = 300) -> str:
 def make_lab(base: Path) -> Path:
     inventory = base / "inventory"
     shutil.copytree(ROOT / "inventory", inventory)
-    keys = base / ".meshkeeper" / "lab"
-    keys.mkdir(parents=True)
-    run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(keys / "controller_ed25519")])
-    run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "rsa",
-            "-b",
-            "2048",
-            "-N",
-            "",
-            "-f",
-            str(keys / "controller_rsa"),
-        ]
-    )
+    LabPaths.for_inventory(inventory).make_controller_keys()
     start = time.monotonic()
     run([MESHKEEPER, "lab", "up", "-i", str(inventory), "--wait", "120"], timeout=600)
     print(f"lab up: {time.monotonic() - start:.1f} s", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,21 @@ class LabPaths:
     @property
     def controller_key(self) -> Path:
         return self.root / "controller_ed25519"
+
+    def make_controller_keys(self) -> None:
+        """The keys the example network logs in with (ed25519, and RSA for its 19.07
+        router), made when missing, as scripts/demo does for the shipped inventory."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for key, kind in (
+            (self.controller_key, ["-t", "ed25519"]),
+            (self.root / "controller_rsa", ["-t", "rsa", "-b", "2048"]),
+        ):
+            if not key.exists():
+                subprocess.run(
+                    ["ssh-keygen", "-q", *kind, "-N", "", "-C", "meshkeeper-lab", "-f", str(key)],
+                    check=True,
+                    capture_output=True,
+                )
 
     def node(self, name: str) -> NodePaths:
         return NodePaths(self.root / "nodes" / name)

@@ -128,24 +128,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     base = tmp_path_factory.mktemp("lab")
     inventory = base / "inventory"
     shutil.copytree(EXAMPLE, inventory)
-    key = base / ".meshkeeper" / "lab" / "controller_ed25519"
-    key.parent.mkdir(parents=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    subprocess.run(
-        [
-            "ssh-keygen",
-            "-q",
-            "-t",
-            "rsa",
-            "-b",
-            "2048",
-            "-N",
-            "",
-            "-f",
-            str(key.with_name("controller_rsa")),
-        ],
-        check=True,
-    )
+    LabPaths.for_inventory(inventory).make_controller_keys()
     inv = load_inventory(inventory, resolve_secrets=True)
     paths = LabPaths.for_inventory(inventory)
     down(paths)  # nothing of an earlier lab may interfere
