@@ -63,13 +63,13 @@ def enabled(config: AgentConfig, disabled: Sequence[str], source: str) -> list[t
     names = dict(config.collectors) or {
         name: BY_NAME[name].interval_seconds for name in default_names(config)
     }
-    for name in [*names, *disabled]:
+    known = f"no such collector — use one of {', '.join(BY_NAME)}"
+    for name in names:
         if name not in BY_NAME:
-            raise ConfigError(
-                source,
-                f"$.collectors.{name}",
-                f"no such collector — use one of {', '.join(BY_NAME)}",
-            )
+            raise ConfigError(source, f"$.collectors.{name}", known)
+    for name in disabled:  # a command-line mistake, not the config's
+        if name not in BY_NAME:
+            raise ConfigError("command line", f"--disable {name}", known)
     return [(name, seconds) for name, seconds in names.items() if name not in disabled]
 
 

@@ -14,7 +14,7 @@ served as fresh ones.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +29,6 @@ class Host:
 
     root: Path = Path("/")
     babel_timeout: float = 2.0
-    extra: dict[str, str] = field(default_factory=dict)
 
     def path(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
