@@ -8,7 +8,6 @@ does it see down. Prometheus remains the record; this is one look.
 from __future__ import annotations
 
 import http.client
-import ssl
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -18,18 +17,10 @@ from functools import cache
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.noc.targets import AgentTarget
+from controller.push.health import unverified_tls
 from controller.tables import table
 
 LOCKED = "answers (needs a password)"
-
-
-def _unverified() -> ssl.SSLContext:
-    """One look, not a record: TLS agents are read without checking their certificate
-    (Prometheus, configured with the CA, is the one to trust their numbers)."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 @dataclass
@@ -63,8 +54,10 @@ def read_exposition(view: AgentView, text: str) -> AgentView:
 @cache
 def _opener() -> urllib.request.OpenerDirector:
     # Straight to the agents: an operator's http_proxy must not carry mesh addresses away.
+    # One look, not a record: TLS agents are read without checking their certificate
+    # (Prometheus, configured with the CA, is the one to trust their numbers).
     return urllib.request.build_opener(
-        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=_unverified())
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=unverified_tls())
     )
 
 

@@ -72,7 +72,10 @@ def agent_before(address: str, port: int, timeout: float = 2.0) -> AgentSeen | N
     """meshkeeper-agent on the port before the push (plain or TLS: the controller does
     not know which the running one serves), or None."""
     for tls in (False, True):
-        answer = _ask(address, port, tls, timeout)
+        try:
+            answer = _ask(address, port, tls, timeout, reachable=True)
+        except OSError:  # nothing listens (or a firewall drops): TLS will not fare better
+            return None
         if answer is not None and _is_agent(answer):
             return AgentSeen(shows_config=f"{CONFIG_HEADER.lower()}: " in answer)
     return None
@@ -86,18 +89,32 @@ def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> b
     return _ask(address, port, tls, timeout) is not None
 
 
-def _ask(address: str, port: int, tls: bool, timeout: float) -> str | None:
-    """The answer's status line and headers (lower-cased), or None without an HTTP answer."""
+def unverified_tls() -> ssl.SSLContext:
+    """For asking an agent whether it runs, not for trusting its numbers."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _ask(
+    address: str, port: int, tls: bool, timeout: float, *, reachable: bool = False
+) -> str | None:
+    """The answer's status line and headers (lower-cased), or None without an HTTP answer.
+    With `reachable`, a failed TCP connect raises instead (the caller stops trying)."""
     try:
-        with socket.create_connection((address, port), timeout=timeout) as raw:
+        raw = socket.create_connection((address, port), timeout=timeout)
+    except OSError:
+        if reachable:
+            raise
+        return None
+    try:
+        with raw:
             if tls:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE  # liveness only: no data is trusted
-                with context.wrap_socket(raw) as wrapped:
+                with unverified_tls().wrap_socket(raw) as wrapped:
                     return _head(wrapped)
             return _head(raw)
-    except OSError:  # refused, timed out, reset, TLS failure (ssl.SSLError)
+    except OSError:  # reset, timed out, TLS failure (ssl.SSLError)
         return None
 
 
