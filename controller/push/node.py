@@ -1,14 +1,24 @@
-"""One node's push, over one SSH connection (reconnecting only after the apply):
+"""One node's push, over one SSH connection until the apply, new ones after it:
 
-1 inspect   applied generation and hash, pending marker, babel neighbours
+1 inspect   applied generation and hash, pending marker, babel neighbours (or
+            refuse: neighbours that cannot be counted, packages the config needs)
 2 stage     the tar stream into /tmp, then verify every file's sha256 there
 3 back up   current files to flash (/etc/meshkeeper/backup/gen-N.tar, last 3)
 4 arm       pending marker on flash + detached timer (+ boot hook from step 3)
-5 install   copy each file next to its place and rename over it; then apply
-            (reload_config, network and firewall together) detached
-6 verify    reconnect over the new address: SSH answers, neighbours not fewer
-7 confirm   clear the marker, stop the timer — or let the router roll itself
-            back and check it came back on the old generation
+5 install   copy each file next to its place and rename over it; then start
+            apply.sh detached: reloads, waits until procd's triggers have run
+            and services are steady, checks SSH listens where we come back
+6 settle    poll (a new connection each time) until apply.sh says settled; a
+            failed step rolls the router back at once
+7 verify    a NEW connection and login to the address the new config serves:
+            new generation, neighbours not fewer, agent answering; then
+8 confirm   over that connection: clear the marker, stop the timer — or let the
+            router roll itself back and check it came back on the old generation
+
+Why a new login after the settle (../shared/FIELD-NOTES.md, applying is
+asynchronous): procd restarts dropbear a second or more after reload_config; a
+login before that reaches the old dropbear, which dies next, and a confirm
+sent through it once left a router with SSH listening nowhere.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from controller.push import remote
+from controller.push import packages, remote
 from controller.push.health import (
     AGENT_JSON,
     AgentEndpoint,
@@ -46,7 +56,10 @@ class RouterView:
     tree_hash: str | None = None
     files: list[str] = field(default_factory=list)
     pending: str | None = None
-    neighbours: int = 0
+    neighbours: int | None = 0  # None: babeld runs but could not be asked
+    apply_state: str = ""  # apply.sh's last outcome line (in /tmp: gone after a reboot)
+    rollbacks: list[str] = field(default_factory=list)  # the router's own, newest last
+    packages: set[str] = field(default_factory=set)
     sums: dict[str, str] = field(default_factory=dict)  # path → sha256 of what is there now
 
 
@@ -63,11 +76,19 @@ class NodeResult:
 Progress = Callable[[str, str], None]
 
 
-def inspect(transport: Transport, paths: list[str]) -> RouterView:
-    out = transport.run(remote.inspect(paths), timeout=20).stdout.decode("utf-8", "replace")
+def inspect(transport: Transport, paths: list[str], *, packages: bool = False) -> RouterView:
+    command = remote.inspect(paths, packages=packages)
+    return parse_view(transport.run(command, timeout=20).stdout.decode("utf-8", "replace"))
+
+
+def parse_view(out: str) -> RouterView:
+    """What remote.inspect printed, read into a RouterView."""
     applied_text, _, rest = out.partition("--pending--")
     pending_text, _, rest = rest.partition("--neighbours--")
-    neighbours_text, _, sums_text = rest.partition("--sums--")
+    neighbours_text, _, rest = rest.partition("--apply--")
+    apply_text, _, rest = rest.partition("--rollbacks--")
+    rollbacks_text, _, rest = rest.partition("--packages--")
+    packages_text, _, sums_text = rest.partition("--sums--")
     view = RouterView()
     try:
         applied = json.loads(applied_text.strip() or "{}")
@@ -77,13 +98,23 @@ def inspect(transport: Transport, paths: list[str]) -> RouterView:
     except (ValueError, AttributeError):
         pass  # no (or a broken) record: treat as never pushed
     view.pending = pending_text.strip() or None
-    digits = neighbours_text.strip().splitlines()
-    view.neighbours = int(digits[-1]) if digits and digits[-1].isdigit() else 0
+    view.neighbours = _neighbour_count(neighbours_text)
+    view.apply_state = apply_text.strip()
+    view.rollbacks = [line.strip() for line in rollbacks_text.splitlines() if line.strip()]
+    view.packages = {line.strip() for line in packages_text.splitlines() if line.strip()}
     for line in sums_text.splitlines():
         parts = line.split()
         if len(parts) == 2:
             view.sums[parts[1]] = parts[0]
     return view
+
+
+def _neighbour_count(text: str) -> int | None:
+    words = text.split()
+    last = words[-1] if words else "none"
+    if last == "none":  # nothing listens on babeld's local port: no babeld, no neighbours
+        return 0
+    return int(last) if last.isdigit() else None
 
 
 def push_node(
@@ -96,15 +127,22 @@ def push_node(
     force: bool = False,
     progress: Progress | None = None,
 ) -> NodeResult:
+    """Push one node. `change.target` is where it answers now; `new_target` where its
+    new config serves SSH (the same address, except when a push moves it)."""
     start = time.monotonic()
     say = progress or (lambda node, step: None)
     node = change.node
     try:
         with connect(change.target, known_hosts, accept_new=accept_new) as ssh:
             say(node, "inspecting")
-            before = inspect(ssh, [f.path for f in change.files])
+            before = inspect(ssh, [f.path for f in change.files], packages=True)
             if in_sync(change, before) and not force:
                 return NodeResult(node, "unchanged", before.generation, time.monotonic() - start)
+            refused = _refusal(change, before)
+            if refused is not None:
+                return NodeResult(
+                    node, "failed", before.generation, time.monotonic() - start, error=refused
+                )
             endpoint = agent_endpoint(change)
             seen = (
                 agent_before(change.target.host, endpoint.port)
@@ -113,7 +151,7 @@ def push_node(
             )
             generation = before.generation + 1
             backup = f"gen-{before.generation}.tar"
-            archive = stage_archive(change, generation, before.files)
+            archive = stage_archive(change, generation, before.files, new_target)
             say(node, "staging")
             _stage(ssh, node, archive)
             say(node, "backing up")
@@ -134,33 +172,42 @@ def push_node(
             agent_changed = AGENT_JSON in others or (
                 endpoint is None and AGENT_JSON in before.files
             )
-            ssh.run_checked(remote.apply(changed, agent=agent_changed), timeout=20)
+            ssh.run_checked(remote.apply(generation, changed, agent=agent_changed), timeout=20)
             changed += others
     except TransportError as exc:
         kind = "unreachable" if isinstance(exc, Unreachable | TransportTimeout) else "failed"
         return NodeResult(node, kind, 0, time.monotonic() - start, error=str(exc))
-    say(node, "verifying")
     # Confirm with a margin before the router's own timer fires; then allow for its
     # restore and reload before calling the node lost.
-    verified = _verify(
-        new_target,
-        known_hosts,
-        _Expect(
-            before.neighbours,
+    deadline = armed + max(confirm_timeout - 5, 1)
+    say(node, "settling")
+    problem = _await_settled(new_target, known_hosts, generation, backup, deadline)
+    if problem is None:
+        say(node, "verifying")
+        expect = _Expect(
+            before.neighbours or 0,
             generation,
             (endpoint, seen) if endpoint is not None and seen is not None else None,
-        ),
-        armed + max(confirm_timeout - 5, 1),
-    )
-    if verified is None:
-        say(node, "confirming")
-        if _confirm(new_target, known_hosts):
-            return NodeResult(node, "applied", generation, time.monotonic() - start, changed)
-        verified = "confirmation did not reach the router"
+        )
+        problem = _verify_and_confirm(new_target, known_hosts, expect, deadline)
+    if problem is None:
+        return NodeResult(node, "applied", generation, time.monotonic() - start, changed)
     say(node, "waiting for rollback")
     return _await_rollback(
-        change.target, known_hosts, before.generation, armed + confirm_timeout + 45, start, verified
+        change.target, known_hosts, before.generation, armed + confirm_timeout + 45, start, problem
     )
+
+
+def _refusal(change: NodeChange, before: RouterView) -> str | None:
+    """Why this push must not start (nothing has changed yet), or None."""
+    if before.neighbours is None:
+        return (
+            "babeld runs but its neighbours cannot be counted (neither `busybox nc` nor `nc` "
+            "read babeld's local socket at [::1]:33123), so the push could not tell whether "
+            "it broke the mesh — install busybox with nc, or check babeld's local-port"
+        )
+    gaps = packages.missing(packages.needs(change.files), before.packages)
+    return packages.refusal(change.node, gaps) if gaps else None
 
 
 def in_sync(change: NodeChange, view: RouterView) -> bool:
@@ -204,6 +251,7 @@ def _changed_packages(change: NodeChange, before: RouterView) -> list[str]:
 
 
 AGENT_POLL_SECONDS = 0.5
+SETTLE_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -216,33 +264,69 @@ class _Expect:
     agent: tuple[AgentEndpoint, AgentSeen] | None
 
 
-def _verify(
+def _await_settled(
+    target: SshTarget, known_hosts: KnownHosts, generation: int, backup: str, deadline: float
+) -> str | None:
+    """None once apply.sh reports the new generation settled; else why not. A failed
+    step (read from the apply log) rolls the router back at once when it is reachable."""
+    last = "SSH did not answer over the new path"
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE_POLL_SECONDS)
+        try:
+            with connect(target, known_hosts) as ssh:
+                outcome = ssh.run(remote.APPLY_OUTCOME, timeout=20).stdout.decode(
+                    "utf-8", "replace"
+                )
+                state, _, log = outcome.partition("--log--")
+                word, _, rest = state.strip().partition(" ")
+                if word == "settled" and rest.strip() == str(generation):
+                    return None
+                if word == "failed":
+                    ssh.run(remote.rollback_now(backup), timeout=20)
+                    return f"the apply failed on the router ({rest.strip()}): {_log_tail(log)}"
+                last = "the router is still applying the new config"
+        except TransportError as exc:
+            last = f"SSH over the new path failed: {exc}"
+    return last
+
+
+def _log_tail(log: str) -> str:
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    return " | ".join(lines[-6:])[-400:] or "no apply log"
+
+
+def _verify_and_confirm(
     target: SshTarget, known_hosts: KnownHosts, expect: _Expect, deadline: float
 ) -> str | None:
-    """None when healthy on the new generation; else why not (the router will roll back)."""
+    """None once confirmed over a new connection on which the node looked healthy;
+    else why not (the router will roll back)."""
     last = "SSH did not answer over the new path"
-    time.sleep(2)
     while time.monotonic() < deadline:
         try:
             with connect(target, known_hosts) as ssh:
                 view = inspect(ssh, [])
+                if view.generation != expect.generation or view.pending is None:
+                    # e.g. a power cut in the window: it booted back into the old config
+                    return f"the router is on generation {view.generation}, not {expect.generation}"
+                last = _unhealthy(view, expect, deadline) or ""
+                if not last:
+                    if ssh.run(remote.CONFIRM, timeout=20).ok:
+                        return None
+                    last = "the confirmation failed on the router"
         except TransportError as exc:
             last = f"SSH over the new path failed: {exc}"
-            time.sleep(2)
-            continue
-        if view.generation != expect.generation or view.pending is None:
-            # e.g. a power cut in the window: it booted back into the old config
-            return f"the router is on generation {view.generation}, not {expect.generation}"
-        if view.neighbours < expect.neighbours:
-            last = f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
-        elif expect.agent is None or _agent_ready(*expect.agent, deadline):
-            return None
-        else:
-            last = (
-                "the agent answered before the push and does not answer now with the new agent.json"
-            )
         time.sleep(2)
     return last
+
+
+def _unhealthy(view: RouterView, expect: _Expect, deadline: float) -> str | None:
+    if view.neighbours is None:
+        return "babeld runs but its neighbours cannot be counted any more"
+    if view.neighbours < expect.neighbours:
+        return f"{view.neighbours} mesh neighbours, fewer than the {expect.neighbours} before"
+    if expect.agent is not None and not _agent_ready(*expect.agent, deadline):
+        return "the agent answered before the push and does not answer now with the new agent.json"
+    return None
 
 
 def _agent_ready(endpoint: AgentEndpoint, seen: AgentSeen, deadline: float) -> bool:
@@ -253,14 +337,6 @@ def _agent_ready(endpoint: AgentEndpoint, seen: AgentSeen, deadline: float) -> b
         if time.monotonic() + AGENT_POLL_SECONDS >= deadline:
             return False
         time.sleep(AGENT_POLL_SECONDS)
-
-
-def _confirm(target: SshTarget, known_hosts: KnownHosts) -> bool:
-    try:
-        with connect(target, known_hosts) as ssh:
-            return ssh.run(remote.CONFIRM, timeout=20).ok
-    except TransportError:
-        return False
 
 
 def _await_rollback(
@@ -277,8 +353,17 @@ def _await_rollback(
             with connect(old_target, known_hosts) as ssh:
                 view = inspect(ssh, [])
                 if view.pending is None and view.generation == old_generation:
+                    said = (
+                        f" (router: {describe_rollback(view.rollbacks[-1])})"
+                        if view.rollbacks
+                        else ""
+                    )
                     return NodeResult(
-                        node, "rolled_back", old_generation, time.monotonic() - start, error=why
+                        node,
+                        "rolled_back",
+                        old_generation,
+                        time.monotonic() - start,
+                        error=why + said,
                     )
         except TransportError:
             pass
@@ -290,3 +375,23 @@ def _await_rollback(
         time.monotonic() - start,
         error=f"{why}; the router did not come back on its old config in time",
     )
+
+
+def _router_says(view: RouterView) -> str:
+    return f" (router: {describe_rollback(view.rollbacks[-1])})" if view.rollbacks else ""
+
+
+ROLLBACK_CAUSES = {
+    "boot": "restored at boot: a push was still unconfirmed when it powered up",
+    "timer": "restored by its timer: no confirmation in time",
+    "failed-apply": "restored at once: the apply failed",
+}
+
+
+def describe_rollback(line: str) -> str:
+    """One line of the router's rollbacks.log (`EPOCH CAUSE BACKUP`), for people."""
+    parts = line.split()
+    if len(parts) != 3 or not parts[0].isdigit():
+        return line[:200]
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(parts[0])))
+    return f"{ROLLBACK_CAUSES.get(parts[1], parts[1])}, back to {parts[2]} at {when}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import ipaddress
 import json
 import tarfile
 from dataclasses import dataclass
@@ -46,8 +47,20 @@ def target_for(inv: Inventory, node: str) -> SshTarget:
     )
 
 
-def stage_archive(change: NodeChange, generation: int, previously: list[str]) -> bytes:
-    """The tar stream staged in /tmp on the router: files plus meshkeeper's control files."""
+def listen_hex(host: str, port: int) -> str:
+    """`LE BE PORT` in /proc/net/tcp's hex, for apply.sh's listener check. The kernel
+    prints the address as a native-endian word: byte-swapped on x86 and most ARM
+    routers, as is on big-endian MIPS ones; the script accepts either."""
+    packed = ipaddress.IPv4Address(host).packed
+    return f"{packed[::-1].hex().upper()} {packed.hex().upper()} {port:04X}\n"
+
+
+def stage_archive(
+    change: NodeChange, generation: int, previously: list[str], listen: SshTarget
+) -> bytes:
+    """The tar stream staged in /tmp on the router: files plus meshkeeper's control files.
+    `listen` is where the controller comes back after the apply (the router checks
+    something listens there before it says the apply settled)."""
     paths = [f.path for f in change.files]
     removed = sorted(set(previously) - set(paths))
     applied = {
@@ -58,6 +71,8 @@ def stage_archive(change: NodeChange, generation: int, previously: list[str]) ->
     control = {
         "meshkeeper/rollback.sh": (remote.ROLLBACK_SH.encode(), 0o755),
         "meshkeeper/init.sh": (remote.INIT_SH.encode(), 0o755),
+        "meshkeeper/apply.sh": (remote.APPLY_SH.encode(), 0o755),
+        "meshkeeper/listen": (listen_hex(listen.host, listen.port).encode(), 0o644),
         "meshkeeper/files": ("\n".join(paths).encode() + b"\n", 0o644),
         "meshkeeper/remove": ("\n".join(removed).encode() + b"\n" if removed else b"", 0o644),
         "meshkeeper/managed": (

@@ -23,17 +23,31 @@ INIT_SCRIPT = "/etc/init.d/meshkeeper-rollback"
 BOOT_LINK = "/etc/rc.d/S11meshkeeper-rollback"
 STAGE = "/tmp/meshkeeper-stage"
 TIMER_PID = "/tmp/meshkeeper-rollback.pid"
+APPLY = f"{META}/apply.sh"
+APPLY_LOG = "/tmp/meshkeeper-apply.log"
+APPLY_STATE = "/tmp/meshkeeper-apply.state"  # "applying G", then "settled G" or "failed G: ..."
+ROLLBACKS = f"{META}/rollbacks.log"  # on flash: the boot hook runs before logd (S11 < S12)
 AGENT_INIT = "/etc/init.d/meshkeeper-agent"
 KEEP_BACKUPS = 3
+BABEL_PORT_HEX = "8163"  # babeld's local port 33123 (controller/render/context.py)
 
 ROLLBACK_SH = r"""#!/bin/sh
 # meshkeeper's rollback watchdog, installed by `meshkeeper push`. Do not edit.
 #   rollback.sh boot                  at power-on: restore if a push was never confirmed
 #   rollback.sh timer SECONDS BACKUP  restore and reload if still pending after SECONDS
+#   rollback.sh now BACKUP            restore and reload at once (the apply failed)
 #   rollback.sh confirm               the controller saw the new config work
 M=/etc/meshkeeper
+PIDS=/tmp/meshkeeper-rollback.pid
+record() {
+    # On flash, read by the controller: at boot this runs before logd (S11 < S12),
+    # so a message to logread would be lost.
+    echo "$(date +%s) $1 $2" >> "$M/rollbacks.log"
+    tail -n 20 "$M/rollbacks.log" > "$M/rollbacks.log.tmp" && mv "$M/rollbacks.log.tmp" "$M/rollbacks.log"
+    logger -t meshkeeper "rolled back to $2 ($1)" 2>/dev/null
+}
 restore() {
-    [ -f "$M/pending" ] || return 0
+    [ -f "$M/pending" ] || return 1
     b=$(cat "$M/pending")
     case "$b" in gen-[0-9]*.tar) ;; *) logger -t meshkeeper "bad pending marker"; return 1 ;; esac
     [ -f "$M/backup/$b" ] || { logger -t meshkeeper "backup $b missing"; return 1; }
@@ -45,33 +59,136 @@ restore() {
     tar -x -f "$M/backup/$b" -C / || return 1
     rm -f "$M/pending"
     sync
-    logger -t meshkeeper "rolled back to $b"
+    record "$1" "$b"
+    sync
+}
+reload_all() {
+    reload_config
+    /etc/init.d/network reload
+    /etc/init.d/firewall reload 2>/dev/null
+    wifi reload 2>/dev/null
+    [ -x /etc/init.d/meshkeeper-agent ] && /etc/init.d/meshkeeper-agent reload
+}
+pending_is() {
+    [ -f "$M/pending" ] && [ "$(cat "$M/pending")" = "$1" ]
+}
+stop_timer() {
+    # the timer's shell and its sleep: a sleep left behind would hold nothing, but
+    # would still be a process nobody owns
+    [ -f "$PIDS" ] && for p in $(cat "$PIDS"); do kill "$p" 2>/dev/null; done
+    rm -f "$PIDS"
 }
 case "$1" in
     boot)
-        restore
+        restore boot
         ;;
     timer)
-        echo $$ > /tmp/meshkeeper-rollback.pid
-        sleep "$2"
-        if [ -f "$M/pending" ] && [ "$(cat "$M/pending")" = "$3" ]; then
-            restore && {
-                reload_config
-                /etc/init.d/network reload
-                /etc/init.d/firewall reload 2>/dev/null
-                wifi reload 2>/dev/null
-                [ -x /etc/init.d/meshkeeper-agent ] && /etc/init.d/meshkeeper-agent reload
-            }
+        sleep "$2" &
+        echo "$$ $!" > "$PIDS"
+        wait $!
+        if pending_is "$3"; then
+            restore timer && reload_all
         fi
-        rm -f /tmp/meshkeeper-rollback.pid
+        rm -f "$PIDS"
+        ;;
+    now)
+        if pending_is "$2"; then
+            stop_timer
+            restore failed-apply && reload_all
+        fi
         ;;
     confirm)
         rm -f "$M/pending"
         sync
-        [ -f /tmp/meshkeeper-rollback.pid ] && kill "$(cat /tmp/meshkeeper-rollback.pid)" 2>/dev/null
-        rm -f /tmp/meshkeeper-rollback.pid
+        stop_timer
         ;;
 esac
+exit 0
+"""
+
+APPLY_SH = r"""#!/bin/sh
+# meshkeeper's apply, installed by `meshkeeper push`. Do not edit.
+#   apply.sh GENERATION STEP...      STEP: config, network, wifi, agent
+# Runs detached from the SSH session that started it. reload_config only signals
+# procd, which runs the reload triggers PROCD_RELOAD_DELAY (1000 ms) later, and each
+# service restarts in its own time: a login right after reload_config proves nothing
+# (the old dropbear may still serve, and die a second later). So this waits until
+# the services are steady, checks that something listens for SSH where the
+# controller will come back, and writes the outcome for the controller to read
+# over a new connection: "settled GEN", or "failed GEN: STEPS" (details in the log).
+PATH="$PATH:/usr/sbin:/usr/bin:/sbin:/bin"
+LOG=/tmp/meshkeeper-apply.log
+STATE=/tmp/meshkeeper-apply.state
+LISTEN=/tmp/meshkeeper-stage/meshkeeper/listen
+gen=$1
+shift
+failed=""
+say() { echo "$*" >> "$LOG"; }
+step() {
+    name=$1
+    shift
+    "$@" >> "$LOG" 2>&1
+    rc=$?
+    say "step $name exit $rc"
+    [ "$rc" -eq 0 ] || failed="$failed $name"
+}
+services() {
+    ubus call service list 2>/dev/null | grep -E '"(pid|running)":' | tr -d ' \t\n'
+}
+settle() {
+    sleep 2
+    before=""
+    i=0
+    while [ "$i" -lt 30 ]; do
+        now=$(services)
+        if [ -n "$now" ] && [ "$now" = "$before" ] &&
+            ! ubus call network.interface dump 2>/dev/null | grep -q '"pending": true'; then
+            say "services steady"
+            return 0
+        fi
+        before=$now
+        i=$((i + 1))
+        sleep 1
+    done
+    say "services still restarting (or no ubus) after 30 s"
+    return 1
+}
+listening() {
+    read -r le be port < "$LISTEN" || return 1
+    case "$le$be$port" in *[!0-9A-F]*) return 1 ;; esac
+    i=0
+    while [ "$i" -lt 10 ]; do
+        cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk -v le="$le" -v be="$be" -v p="$port" '
+            $4 == "0A" { split($2, a, ":"); if (a[2] == p && (a[1] == le || a[1] == be || a[1] ~ /^0+$/)) f = 1 }
+            END { exit !f }' && return 0
+        i=$((i + 1))
+        sleep 1
+    done
+    say "nothing listens for SSH on the management address"
+    return 1
+}
+: > "$LOG"
+echo "applying $gen" > "$STATE"
+sleep 1
+for s in "$@"; do
+    case "$s" in
+        config) step reload_config reload_config ;;
+        network)
+            step network /etc/init.d/network reload
+            step firewall /etc/init.d/firewall reload
+            ;;
+        wifi) step wifi wifi reload ;;
+        agent) [ -x /etc/init.d/meshkeeper-agent ] && step agent /etc/init.d/meshkeeper-agent reload ;;
+    esac
+done
+settle || failed="$failed settle"
+listening || failed="$failed ssh-listener"
+if [ -z "$failed" ]; then
+    echo "settled $gen" > "$STATE.tmp"
+else
+    echo "failed $gen:$failed" > "$STATE.tmp"
+fi
+mv "$STATE.tmp" "$STATE"
 exit 0
 """
 
@@ -87,13 +204,37 @@ start() {
 """
 
 
-def inspect(paths: list[str]) -> str:
-    """Read what the router holds: applied state, pending marker, babel neighbours and
-    the sha256 of the files meshkeeper manages (so hand edits are seen)."""
+# Babel neighbours through babeld's read-only local socket on [::1]:33123. busybox nc
+# reaches ::1; GNU netcat 0.7 (OpenWrt's `netcat` package, which then owns `nc`)
+# cannot resolve it (FIELD-NOTES), so `busybox nc` is tried first and the answer must
+# carry babeld's banner: "none" when nothing listens there (babeld does not run),
+# "unknown" when something does but no nc could read it: never a silent 0.
+NEIGHBOURS = (
+    'if cat /proc/net/tcp6 2>/dev/null | awk \'$4 == "0A" {split($2, a, ":");'
+    f' if (a[2] == "{BABEL_PORT_HEX}") f = 1}} END {{exit !f}}\'; then'
+    " for nc in 'busybox nc' nc; do"
+    " out=$(printf 'dump\\nquit\\n' | $nc ::1 33123 2>/dev/null);"
+    ' case "$out" in BABEL*) echo "$out" | grep -c \'^add neighbour\'; break ;; esac;'
+    " out=''; done; [ -n \"$out\" ] || echo unknown;"
+    " else echo none; fi"
+)
+PACKAGES = (
+    "if [ -f /usr/lib/opkg/status ]; then sed -n 's/^Package: //p' /usr/lib/opkg/status;"
+    " elif [ -f /lib/apk/db/installed ]; then sed -n 's/^P://p' /lib/apk/db/installed;"
+    " else echo '?no-package-database'; fi"
+)
+
+
+def inspect(paths: list[str], *, packages: bool = False) -> str:
+    """Read what the router holds: applied state, pending marker, babel neighbours, the
+    outcome of the last apply, rollbacks it did by itself, the sha256 of the files
+    meshkeeper manages (so hand edits are seen), and optionally installed packages."""
     return (
         f"cat {APPLIED} 2>/dev/null; echo; echo '--pending--'; cat {PENDING} 2>/dev/null; echo;"
-        " echo '--neighbours--';"
-        " printf 'dump\\nquit\\n' | nc ::1 33123 2>/dev/null | grep -c 'add neighbour';"
+        f" echo '--neighbours--'; {NEIGHBOURS};"
+        f" echo '--apply--'; cat {APPLY_STATE} 2>/dev/null;"
+        f" echo '--rollbacks--'; tail -n 5 {ROLLBACKS} 2>/dev/null;"
+        f" echo '--packages--'; {PACKAGES if packages else 'true'};"
         f" echo '--sums--'; cd / && sha256sum {' '.join(paths)} 2>/dev/null; true"
     )
 
@@ -117,6 +258,8 @@ def install_tools(backup: str) -> str:
         f"set -e; cd /; "
         f"cp {STAGE}/meshkeeper/rollback.sh {ROLLBACK}.new && chmod 755 {ROLLBACK}.new && "
         f"mv {ROLLBACK}.new {ROLLBACK}; "
+        f"cp {STAGE}/meshkeeper/apply.sh {APPLY}.new && chmod 755 {APPLY}.new && "
+        f"mv {APPLY}.new {APPLY}; "
         f"cp {STAGE}/meshkeeper/init.sh {INIT_SCRIPT} && chmod 755 {INIT_SCRIPT}; "
         f"mkdir -p /etc/rc.d; ln -sf ../init.d/meshkeeper-rollback {BOOT_LINK}; "
         f": > {BACKUPS}/{backup}.new; list=''; "
@@ -146,23 +289,31 @@ INSTALL = (
 )
 
 
-AGENT_RELOAD = f"[ -x {AGENT_INIT} ] && {AGENT_INIT} reload"
-
-
-def apply(packages: list[str], *, agent: bool = False) -> str:
-    """Reload what changed, detached from the SSH session (the network may move under it).
+def apply(generation: int, packages: list[str], *, agent: bool = False) -> str:
+    """Start apply.sh detached from the SSH session (the network may move under it).
 
     agent.json is no UCI package, so reload_config does not see it: the agent's
     init script is reloaded (procd restarts it when the file changed)."""
-    steps = ["reload_config"]
+    steps = ["config"]
     if {"network", "firewall"} & set(packages):
-        steps += ["/etc/init.d/network reload", "/etc/init.d/firewall reload"]
+        steps.append("network")
     if "wireless" in packages:
-        steps.append("wifi reload")
+        steps.append("wifi")
     if agent:
-        steps.append(AGENT_RELOAD)
-    script = "; ".join(f"{step} >>/tmp/meshkeeper-apply.log 2>&1" for step in steps)
-    return f"( trap '' HUP; {{ sleep 1; {script}; }} </dev/null >/dev/null 2>&1 & )"
+        steps.append("agent")
+    return (
+        f"rm -f {APPLY_STATE}; ( trap '' HUP; {APPLY} {int(generation)} {' '.join(steps)}"
+        " </dev/null >/dev/null 2>&1 & )"
+    )
+
+
+# What the controller reads after the apply: the outcome line, then the log.
+APPLY_OUTCOME = f"cat {APPLY_STATE} 2>/dev/null; echo '--log--'; tail -n 30 {APPLY_LOG} 2>/dev/null"
+
+
+def rollback_now(backup: str) -> str:
+    """The apply failed and the router is still reachable: restore now, not at the timer."""
+    return f"( trap '' HUP; {ROLLBACK} now {backup} </dev/null >/dev/null 2>&1 & )"
 
 
 CONFIRM = f"{ROLLBACK} confirm && rm -rf {STAGE}"

@@ -203,7 +203,7 @@ known = KnownHosts(state_dir(inv) / "known_hosts")
 if scenario == "cut-transfer":
     import io, tarfile
     from controller.push.plan import stage_archive
-    archive = stage_archive(change, 999, [])
+    archive = stage_archive(change, 999, [], change.target)
     # cut inside a file's bytes (half the archive may land in tar's zero padding,
     # where every file has arrived whole)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:

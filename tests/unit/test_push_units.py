@@ -68,7 +68,9 @@ def test_tree_hash_depends_on_content_mode_and_path() -> None:
 def test_stage_archive_carries_files_and_the_watchdog(example_copy: Path) -> None:
     inv = load_inventory(example_copy)
     change = NodeChange("n", tuple(_files()), tree_hash(_files()), target_for(inv, "gw-market"))
-    archive = stage_archive(change, 7, previously=["etc/config/babeld", "etc/config/network"])
+    archive = stage_archive(
+        change, 7, previously=["etc/config/babeld", "etc/config/network"], listen=change.target
+    )
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         names = {m.name: m for m in tar.getmembers()}
         assert names["etc/config/wireless"].mode == 0o600
@@ -76,6 +78,9 @@ def test_stage_archive_carries_files_and_the_watchdog(example_copy: Path) -> Non
         assert read("meshkeeper/remove") == "etc/config/babeld\n"  # no longer rendered
         assert '"generation": 7' in read("meshkeeper/applied.json")
         assert "rollback.sh boot" in read("meshkeeper/rollback.sh")
+        assert "settled" in read("meshkeeper/apply.sh")
+        # gw-market's management address 10.31.0.1, port 22, as /proc/net/tcp prints it
+        assert read("meshkeeper/listen") == "01001F0A 0A1F0001 0016\n"
     sums = expected_checksums(archive)
     assert "./etc/config/network" in sums and len(sums) == len(names)
 
