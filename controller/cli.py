@@ -205,6 +205,79 @@ def push(
 
 @cli.command()
 @inventory_option
+@click.argument("node")
+@click.option(
+    "--via",
+    required=True,
+    metavar="ADDRESS",
+    help="Where the router answers SSH now (a factory router: its LAN address).",
+)
+@click.option(
+    "--via-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Its SSH port now (default: the node's ssh.port; a factory router has 22).",
+)
+@click.option(
+    "--confirm-timeout",
+    type=click.IntRange(20, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds the router waits for confirmation before rolling itself back.",
+)
+@click.option(
+    "--accept-new-host-keys",
+    is_flag=True,
+    help="Record the router's host key on first contact (compare its fingerprint first).",
+)
+@click.option("--json", "as_json", is_flag=True, help="The result as JSON.")
+@reports_errors
+def adopt(
+    inventory_path: Path | None,
+    node: str,
+    via: str,
+    via_port: int | None,
+    confirm_timeout: int,
+    accept_new_host_keys: bool,
+    as_json: bool,
+) -> None:
+    """Push NODE's config to a router reached at its current address (--via), then
+    verify and confirm it at the address the inventory plans for it. A router that
+    cannot be reached there restores its old config by itself."""
+    import dataclasses
+    import ipaddress
+
+    from controller.model.load import load_inventory
+    from controller.push import report
+    from controller.push.plan import target_for
+    from controller.push.run import PushOptions
+    from controller.push.run import adopt as run_adopt
+
+    try:
+        address = str(ipaddress.ip_address(via))
+    except ValueError:
+        raise click.BadParameter(f"{via!r} is not an IP address", param_hint="--via") from None
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    if node not in inv.nodes:
+        raise MeshkeeperError(
+            f"no node {node!r} in the inventory — see `meshkeeper inventory show`"
+        )
+    planned = target_for(inv, node)
+    target = dataclasses.replace(planned, host=address, port=via_port or planned.port)
+    options = PushOptions(confirm_timeout=confirm_timeout, accept_new=accept_new_host_keys)
+    live = None if as_json else report.LiveProgress()
+    result = run_adopt(inv, node, target, options, progress=live.step if live else None)
+    if live:
+        live.done(result)
+    click.echo(
+        report.push_json([result]) if as_json else "\n" + report.push_table([result]), nl=False
+    )
+    if result.result not in ("applied", "unchanged"):
+        sys.exit(1)
+
+
+@cli.command()
+@inventory_option
 @click.option("--node", "--limit", "limit", multiple=True, metavar="PATTERN")
 @click.option("--accept-new-host-keys", is_flag=True)
 @reports_errors
@@ -229,11 +302,18 @@ def status(inventory_path: Path | None, as_json: bool) -> None:
     """Each node's push state: status, generation, applied hash, last error."""
     from controller.model.load import load_inventory
     from controller.push import report
+    from controller.push.plan import target_for
+    from controller.push.reconcile import reconcile_applying
     from controller.push.run import state_dir
     from controller.push.state import StateStore
+    from controller.transport import KnownHosts
 
     inv = load_inventory(inventory_path)
-    with StateStore(state_dir(inv) / "state.db") as store:
+    folder = state_dir(inv)
+    with StateStore(folder / "state.db") as store:
+        # a push the controller never finished: ask those routers what they hold
+        targets = {name: target_for(inv, name) for name in inv.nodes}
+        reconcile_applying(store, targets, KnownHosts(folder / "known_hosts"))
         states = store.nodes()
     click.echo(
         report.status_json(states) if as_json else report.status_table(states, sorted(inv.nodes)),

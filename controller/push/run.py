@@ -23,9 +23,10 @@ from controller.model.inventory import Inventory
 from controller.push.node import NodeResult, Progress, in_sync, inspect, push_node
 from controller.push.order import cut_off, waves
 from controller.push.plan import NodeChange, target_for, tree_hash
+from controller.push.reconcile import reconcile_applying
 from controller.push.state import StateStore
 from controller.render.tree import render_inventory
-from controller.transport import KnownHosts, TransportError, connect
+from controller.transport import KnownHosts, SshTarget, TransportError, connect
 
 FAILED = ("rolled_back", "unreachable", "failed")
 
@@ -97,6 +98,7 @@ def push(
         if options.dry_run:
             return [NodeResult(n, "would push") for n in nodes]
         known_hosts = KnownHosts(folder / "known_hosts")
+        reconcile_applying(store, {n: c.target for n, c in changes.items()}, known_hosts)
         adjacency = inv.neighbours()
         results: list[NodeResult] = []
         # One flat, parallel look first: routers already in sync are done without
@@ -161,6 +163,59 @@ def push(
             if options.canary and pushed <= options.canary and failed:
                 stop = True
         return results
+
+
+def adopt(
+    inv: Inventory,
+    node: str,
+    via: SshTarget,
+    options: PushOptions,
+    progress: Progress | None = None,
+) -> NodeResult:
+    """Push one node reached at its current address (`via`: a factory router's LAN
+    address, or the address a push is about to move). Verified and confirmed at the
+    address the new config gives it; rolled back (at `via`) if it is not reachable there."""
+    if node not in inv.nodes:
+        raise MeshkeeperError(
+            f"no node {node!r} in the inventory — see `meshkeeper inventory show`"
+        )
+    folder = state_dir(inv)
+    with push_lock(folder), StateStore(folder / "state.db") as store:
+        files = tuple(render_inventory(inv, [node])[node])
+        planned = target_for(inv, node)
+        change = NodeChange(node, files, tree_hash(files), via)
+        store.set_rendered(node, change.tree_hash)
+        known_hosts = KnownHosts(folder / "known_hosts")
+        _carry_host_key(via, planned, known_hosts, options.accept_new)
+        store.set_status(node, "applying")
+        result = push_node(
+            change,
+            known_hosts,
+            accept_new=options.accept_new,
+            confirm_timeout=options.confirm_timeout,
+            new_target=planned,
+            progress=progress,
+        )
+        _record(store, change, result)
+        return result
+
+
+def _carry_host_key(
+    via: SshTarget, planned: SshTarget, known_hosts: KnownHosts, accept_new: bool
+) -> None:
+    """The router keeps its host key when its address moves: the key it shows at `via`
+    (checked strictly, or accepted with --accept-new-host-keys) is the one it must show
+    at the planned address."""
+    if via.address == planned.address or via.pinned is not None:
+        return
+    try:
+        with connect(via, known_hosts, accept_new=accept_new):
+            pass
+    except TransportError:
+        return  # push_node reports why it cannot connect
+    keys = [e.key for e in known_hosts.lookup(via.host, via.port)]
+    if keys and not known_hosts.lookup(planned.host, planned.port):
+        known_hosts.add(planned.host, planned.port, keys[0])
 
 
 def _check_all(

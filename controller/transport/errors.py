@@ -46,8 +46,10 @@ class Unreachable(TransportError):
         super().__init__(
             node,
             f"cannot reach SSH at {address} ({reason}) — check that the router is "
-            "powered and reachable over the mesh, that dropbear listens on that port, and "
-            "the node's host and ssh.port in the inventory",
+            "powered and reachable over the mesh and that dropbear listens on that port; the "
+            "address is the node's `management` (default: its planned mesh address, see "
+            "`meshkeeper inventory show NODE`) and its `ssh.port`; a router not yet on that "
+            "address (a factory router) is reached with `meshkeeper adopt NODE --via ADDRESS`",
         )
 
 
