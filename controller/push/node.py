@@ -286,8 +286,15 @@ def _await_settled(
                     return f"the apply failed on the router ({rest.strip()}): {_log_tail(log)}"
                 last = "the router is still applying the new config"
         except TransportError as exc:
-            last = f"SSH over the new path failed: {exc}"
+            last = f"SSH over the new path failed: {_short(exc)}"
     return last
+
+
+def _short(exc: TransportError) -> str:
+    """The reason alone: the full hint of an unreachable router is for the first contact."""
+    if isinstance(exc, Unreachable):
+        return f"cannot reach SSH at {exc.address} ({exc.reason})"
+    return str(exc)
 
 
 def _log_tail(log: str) -> str:
@@ -314,7 +321,7 @@ def _verify_and_confirm(
                         return None
                     last = "the confirmation failed on the router"
         except TransportError as exc:
-            last = f"SSH over the new path failed: {exc}"
+            last = f"SSH over the new path failed: {_short(exc)}"
         time.sleep(2)
     return last
 
