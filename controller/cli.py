@@ -66,6 +66,8 @@ def check(inventory_path: Path | None, no_secrets: bool) -> None:
     from controller.model.load import load_inventory
 
     inv = load_inventory(inventory_path, resolve_secrets=not no_secrets)
+    for warning in inv.warnings:
+        click.echo(str(warning), err=True)
     click.echo(f"{inv.network.name}: {len(inv.nodes)} nodes, {len(inv.links)} links — ok")
 
 
@@ -189,6 +191,8 @@ def push(
     from controller.push.run import push as run_push
 
     inv = load_inventory(inventory_path, resolve_secrets=True)
+    for warning in inv.warnings:
+        click.echo(str(warning), err=True)
     options = PushOptions(
         limit, dry_run, concurrency, confirm_timeout, canary, accept_new_host_keys
     )

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from controller.model.plan import NodePlan, SlotConflict, SlotOutOfRange, plan_addresses
+from controller.errors import Problem
+from controller.model.plan import (
+    NodePlan,
+    SlotConflict,
+    SlotOutOfRange,
+    plan_addresses,
+    ula_prefix,
+)
 from controller.model.schema import (
     Addressing,
     InventoryFile,
@@ -38,6 +46,8 @@ class Inventory:
     # (so links to them are not "unknown"), absent from `nodes`.
     invalid_nodes: frozenset[str]
     sources: Sources = field(repr=False, compare=False)
+    # What `check` points out without refusing the inventory (load.py fills it in).
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)
 
     @classmethod
     def build(
@@ -88,6 +98,10 @@ class Inventory:
         return out
 
     @cached_property
+    def ula_prefix(self) -> ipaddress.IPv6Network:
+        return ula_prefix(self.network.name, self.addressing)
+
+    @cached_property
     def gateway_names(self) -> list[str]:
         return sorted(node.name for node in self.nodes.values() if node.role == "gateway")
 
@@ -96,6 +110,13 @@ class Inventory:
 
     def gateways(self) -> list[Node]:
         return [node for node in self.nodes.values() if node.role == "gateway"]
+
+    def login_key_file(self, name: str) -> Path:
+        """The private key `push` logs in to node `name` with: ssh.key_file (relative to
+        the inventory, `~` expanded), else ~/.ssh/id_ed25519."""
+        spec = self.nodes[name].ssh
+        key = Path(spec.key_file or "~/.ssh/id_ed25519").expanduser()
+        return key if key.is_absolute() else (self.root / key).resolve()
 
     def node_layers(self, name: str) -> list[tuple[str | int, ...]]:
         """Merged-path prefixes of a node's layers, highest precedence first."""

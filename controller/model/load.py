@@ -11,7 +11,7 @@ at once; nothing is written.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +84,14 @@ def load_inventory(path: Path | None = None, *, resolve_secrets: bool = False) -
     if top is None:
         raise InventoryError(problems)
     inventory = Inventory.build(root if root.is_dir() else root.parent, top, nodes, sources)
-    from controller.model.checks import check_inventory
+    from controller.model.checks import check_inventory, inventory_warnings
 
     problems.extend(check_inventory(inventory, resolve_secrets=resolve_secrets))
     if problems:
         raise InventoryError(problems)
-    return inventory
+    if not resolve_secrets:
+        return inventory  # the warnings compare key files: only with the secrets at hand
+    return replace(inventory, warnings=tuple(sorted(inventory_warnings(inventory), key=str)))
 
 
 def _missing_section(problem: Problem) -> bool:

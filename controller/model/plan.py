@@ -8,6 +8,9 @@ name or id, so adding or removing a node never renumbers another. Two nodes on
 one slot are a conflict the operator resolves by giving one of them an `id`;
 meshkeeper never silently shifts an address, because a renumbered rooftop
 router is one the NOC can no longer reach.
+
+IPv6: the network has one ULA /48 (RFC 4193), `addressing.ula` or derived from
+the network's name, so it never changes between renders.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.model.schema import Addressing, Node
+
+ULA_BITS = 48  # OpenWrt's globals.ula_prefix is a /48
 
 
 @dataclass(frozen=True)
@@ -90,3 +95,14 @@ def plan_addresses(
             management=ipaddress.IPv4Address(node.management) if node.management else mesh_address,
         )
     return plans, issues
+
+
+def ula_prefix(network_name: str, addressing: Addressing) -> ipaddress.IPv6Network:
+    """The network's ULA /48: `addressing.ula`, else fd + the first 40 bits of the
+    sha256 of the network's name (RFC 4193's layout with a stable "random" part:
+    OpenWrt's first boot draws one at random, which would differ on every router)."""
+    if addressing.ula is not None:
+        return ipaddress.IPv6Network(addressing.ula)
+    global_id = hashlib.sha256(network_name.encode("utf-8")).digest()[:5]
+    prefix = int.from_bytes(b"\xfd" + global_id, "big") << (128 - ULA_BITS)
+    return ipaddress.IPv6Network((prefix, ULA_BITS))

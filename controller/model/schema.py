@@ -22,6 +22,7 @@ from controller.model.types import (
     SecretRef,
     Strict,
     UciName,
+    Ula48,
 )
 
 RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
@@ -269,6 +270,8 @@ class Addressing(Strict):
     mesh: IPv4Net = "10.31.0.0/16"
     lan: IPv4Net = "10.32.0.0/11"
     lan_prefix: Annotated[int, Field(ge=16, le=30)] = 24
+    # The network's IPv6 ULA /48; default: derived from network.name (plan.ula_prefix).
+    ula: Ula48 | None = None
 
 
 class Isp(Strict):

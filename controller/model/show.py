@@ -33,6 +33,7 @@ def node_view(inv: Inventory, name: str) -> str:
         "management": str(plan.management),
         "lan_subnet": str(plan.lan_subnet),
         "lan_address": str(plan.lan_address),
+        "ula_prefix": str(inv.ula_prefix),  # the network's; the LAN gets a /60 of it
     }
     data["links"] = sorted(inv.neighbours()[name])
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False)

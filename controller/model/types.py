@@ -21,6 +21,8 @@ from pydantic import (
 )
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ULA_RANGE = ipaddress.IPv6Network("fc00::/7")  # RFC 4193 unique local addresses
+_ULA_PREFIX = 48  # OpenWrt's globals.ula_prefix
 _HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _UCI_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -83,12 +85,38 @@ def _ipv4_interface(value: str) -> str:
     return value
 
 
+def _ula_48(value: str) -> str:
+    try:
+        net = ipaddress.IPv6Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(
+            f"{value!r} is not an IPv6 network ({exc}) — write it as fdXX:XXXX:XXXX::/48 "
+            "with the host bits zero"
+        ) from None
+    if not net.subnet_of(_ULA_RANGE):
+        raise ValueError(
+            f"{net} is not a unique local prefix (fc00::/7) — use fd followed by 40 random "
+            "bits (RFC 4193), or leave ula out to derive one from the network's name"
+        )
+    if net.prefixlen > _ULA_PREFIX:
+        raise ValueError(
+            f"{net} is a /{net.prefixlen}, but OpenWrt's ula_prefix is a /48 — write the /48 "
+            f"it belongs to, {net.supernet(new_prefix=_ULA_PREFIX)}"
+        )
+    if net.prefixlen < _ULA_PREFIX:
+        raise ValueError(
+            f"{net} is a /{net.prefixlen}, but OpenWrt's ula_prefix is a /48 — write one /48 of it"
+        )
+    return str(net)
+
+
 ConfigText = Annotated[str, AfterValidator(_no_control)]
 Hostname = Annotated[str, AfterValidator(_hostname)]
 UciName = Annotated[str, AfterValidator(_uci_name)]
 IPv4 = Annotated[str, AfterValidator(_ipv4)]
 IPv4Net = Annotated[str, AfterValidator(_ipv4_network)]
 IPv4WithPrefix = Annotated[str, AfterValidator(_ipv4_interface)]
+Ula48 = Annotated[str, AfterValidator(_ula_48)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 

@@ -8,7 +8,6 @@ import ipaddress
 import json
 import tarfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from controller.model.inventory import Inventory
 from controller.push import remote
@@ -33,15 +32,12 @@ def tree_hash(files: tuple[RenderedFile, ...] | list[RenderedFile]) -> str:
 
 def target_for(inv: Inventory, node: str) -> SshTarget:
     spec = inv.nodes[node]
-    key = Path(spec.ssh.key_file).expanduser() if spec.ssh.key_file else Path("~/.ssh/id_ed25519")
-    if not key.is_absolute():
-        key = (inv.root / key).resolve()
     return SshTarget(
         node=node,
         host=str(inv.plan[node].management),
         port=spec.ssh.port,
         user=spec.ssh.user,
-        key_file=key.expanduser(),
+        key_file=inv.login_key_file(node),
         legacy_rsa=spec.ssh.legacy_rsa,
         pinned_host_key=spec.ssh.host_key,
     )

@@ -31,6 +31,7 @@ def reference_problems(packages: dict[str, Package]) -> list[str]:
             for net in [networks] if isinstance(networks, str) else networks:
                 if net not in interfaces:
                     problems.append(f"firewall zone {sec.name} names missing network {net!r}")
+    zones.add("*")  # any zone (a rule's `dest '*'`)
     for sec in firewall.sections if firewall else []:
         for key in ("src", "dest"):
             zone = sec.options.get(key)
@@ -48,6 +49,9 @@ def reference_problems(packages: dict[str, Package]) -> list[str]:
                     f"wifi-iface {sec.name} joins missing network {sec.options.get('network')!r}"
                 )
     for name, options in interfaces.items():
+        device = options.get("device", options.get("ifname"))
+        if isinstance(device, str) and device.startswith("@") and device[1:] not in interfaces:
+            problems.append(f"interface {name} is an alias of missing interface {device[1:]!r}")
         if options.get("proto") == "batadv_hardif":
             master = options.get("master")
             if not isinstance(master, str) or interfaces.get(master, {}).get("proto") != "batadv":
@@ -60,7 +64,7 @@ def reference_problems(packages: dict[str, Package]) -> list[str]:
             )
     dropbear = packages.get("dropbear")
     for sec in dropbear.sections if dropbear else []:
-        if sec.options.get("Interface") not in interfaces:
+        if "Interface" in sec.options and sec.options["Interface"] not in interfaces:
             problems.append(
                 f"dropbear {sec.name} listens on missing interface {sec.options.get('Interface')!r}"
             )

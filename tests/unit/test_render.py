@@ -185,9 +185,16 @@ def test_firewall_keeps_ssh_and_agent_off_the_lan(example_copy: Path) -> None:
         }
         assert rules["block_agent_from_lan"]["dest_port"] == "9110"
         assert rules["allow_ssh_from_mesh"]["src"] == "mesh"
+        # One listener on every address, as stock: an `Interface` without a device of its
+        # own (babel's `mesh`) would leave dropbear listening nowhere. The firewall fences.
         dropbear = _uci(files, "dropbear")
-        assert {s.options["Interface"] for s in dropbear.sections} == {"mesh"}
-        assert {s.options["PasswordAuth"] for s in dropbear.sections} == {"off"}
+        assert [(s.type, s.name, s.options) for s in dropbear.sections] == [
+            (
+                "dropbear",
+                "main",
+                {"PasswordAuth": "off", "RootPasswordAuth": "off", "RootLogin": "1", "Port": "22"},
+            )
+        ]
 
 
 def test_modes_and_secrets(example_copy: Path, tmp_path: Path) -> None:

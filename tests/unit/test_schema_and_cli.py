@@ -91,6 +91,7 @@ def test_inventory_show_node_redacts_nothing_secret() -> None:
     assert result.returncode == 0, result.stderr
     assert "mesh_address: 10.31.0.1" in result.stdout
     assert "lan_subnet: 10.32.1.0/24" in result.stdout
+    assert "ula_prefix: fd12:aea5:f4cd::/48" in result.stdout  # the network's, stable
     assert "file: secrets/staff-wifi.key" in result.stdout  # the reference, not the key
     secret = (EXAMPLE / "secrets" / "staff-wifi.key").read_text().strip()
     assert secret not in result.stdout

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.errors import Problem
+from controller.model.checks.access import check_login_keys, check_management_reach
 from controller.model.checks.addressing import check_plan, check_subnets, check_unique_addresses
 from controller.model.checks.located import Found, merge_shared
 from controller.model.checks.radio import check_access_points, check_channels, check_mesh_agreement
@@ -39,7 +40,10 @@ CHECKS: tuple[Callable[[Inventory], Found], ...] = (
     check_noc,
     check_probes,
     check_ssh,
+    check_management_reach,
 )
+# Pointed out without refusing the inventory; they need the secrets (key files).
+WARNINGS: tuple[Callable[[Inventory], Found], ...] = (check_login_keys,)
 
 
 def check_inventory(inv: Inventory, *, resolve_secrets: bool) -> list[Problem]:
@@ -47,3 +51,8 @@ def check_inventory(inv: Inventory, *, resolve_secrets: bool) -> list[Problem]:
     if resolve_secrets:
         found.extend(check_secrets(inv))
     return merge_shared(found)
+
+
+def inventory_warnings(inv: Inventory) -> list[Problem]:
+    """What a valid inventory may still get wrong; each prints as `warning: ...`."""
+    return merge_shared([warning for check in WARNINGS for warning in check(inv)])

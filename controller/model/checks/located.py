@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from controller.errors import Location, Problem
 from controller.model.inventory import Inventory
@@ -24,9 +24,22 @@ class NodeProblem(Problem):
     node: str = ""
 
 
+@dataclass(frozen=True)
+class NodeWarning(NodeProblem):
+    """Pointed out, not refused: `check` prints it and still exits 0."""
+
+    def __str__(self) -> str:
+        return f"warning: {super().__str__()}"
+
+
 def at_node(inv: Inventory, name: str, path: Path, what: str, todo: str) -> Problem:
     location, shown = inv.sources.locate_layered(inv.node_layers(name), path)
     return NodeProblem(location, dotted(shown), what, todo, node=name)
+
+
+def warn_node(inv: Inventory, name: str, path: Path, what: str, todo: str) -> Problem:
+    location, shown = inv.sources.locate_layered(inv.node_layers(name), path)
+    return NodeWarning(location, dotted(shown), what, todo, node=name)
 
 
 def node_todo(inv: Inventory, name: str) -> str:
@@ -36,11 +49,11 @@ def node_todo(inv: Inventory, name: str) -> str:
 
 def merge_shared(found: list[Problem]) -> list[Problem]:
     """One line for a cause set in defaults or a profile, naming the nodes it affects."""
-    groups: dict[tuple[Location, str, str, str], list[str]] = {}
+    groups: dict[tuple[type, Location, str, str, str], list[str]] = {}
     out: list[Problem] = []
     for problem in found:
         if isinstance(problem, NodeProblem) and not problem.field.startswith("nodes."):
-            key = (problem.location, problem.field, problem.what, problem.todo)
+            key = _shared_key(problem)
             if key not in groups:
                 groups[key] = []
                 out.append(problem)
@@ -50,13 +63,12 @@ def merge_shared(found: list[Problem]) -> list[Problem]:
     merged: list[Problem] = []
     for problem in out:
         if isinstance(problem, NodeProblem) and not problem.field.startswith("nodes."):
-            nodes = groups[(problem.location, problem.field, problem.what, problem.todo)]
+            nodes = groups[_shared_key(problem)]
             shown = ", ".join(nodes[:5]) + (f" and {len(nodes) - 5} more" if len(nodes) > 5 else "")
-            problem = Problem(
-                problem.location,
-                problem.field,
-                f"{problem.what} (on {shown})",
-                problem.todo,
-            )
+            problem = replace(problem, what=f"{problem.what} (on {shown})")  # keeps a warning one
         merged.append(problem)
     return merged
+
+
+def _shared_key(problem: Problem) -> tuple[type, Location, str, str, str]:
+    return (type(problem), problem.location, problem.field, problem.what, problem.todo)
