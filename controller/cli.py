@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from controller import __version__
 from controller.errors import InventoryError, MeshkeeperError
+
+if TYPE_CHECKING:
+    from controller.model.inventory import Inventory
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -292,6 +295,7 @@ def diff(inventory_path: Path | None, limit: tuple[str, ...], accept_new_host_ke
     from controller.push.fetch import fetch_diffs
 
     inv = load_inventory(inventory_path, resolve_secrets=True)
+    _reconcile(inv)
     diffs, errors = fetch_diffs(inv, limit, accept_new=accept_new_host_keys)
     click.echo(report.diff_text(diffs, errors), nl=False)
     if errors or any(not d.in_sync for d in diffs):
@@ -306,23 +310,33 @@ def status(inventory_path: Path | None, as_json: bool) -> None:
     """Each node's push state: status, generation, applied hash, last error."""
     from controller.model.load import load_inventory
     from controller.push import report
+    from controller.push.run import state_dir
+    from controller.push.state import StateStore
+
+    inv = load_inventory(inventory_path)
+    _reconcile(inv)
+    with StateStore(state_dir(inv) / "state.db") as store:
+        states = store.nodes()
+    click.echo(
+        report.status_json(states) if as_json else report.status_table(states, sorted(inv.nodes)),
+        nl=False,
+    )
+
+
+def _reconcile(inv: Inventory) -> None:
+    """A push the controller never finished: ask those routers what they hold."""
     from controller.push.plan import target_for
     from controller.push.reconcile import reconcile_applying
     from controller.push.run import state_dir
     from controller.push.state import StateStore
     from controller.transport import KnownHosts
 
-    inv = load_inventory(inventory_path)
     folder = state_dir(inv)
+    if not (folder / "state.db").exists():
+        return
     with StateStore(folder / "state.db") as store:
-        # a push the controller never finished: ask those routers what they hold
         targets = {name: target_for(inv, name) for name in inv.nodes}
         reconcile_applying(store, targets, KnownHosts(folder / "known_hosts"))
-        states = store.nodes()
-    click.echo(
-        report.status_json(states) if as_json else report.status_table(states, sorted(inv.nodes)),
-        nl=False,
-    )
 
 
 @cli.group()
