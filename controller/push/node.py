@@ -277,8 +277,14 @@ def _await_settled(
                 outcome = ssh.run(remote.APPLY_OUTCOME, timeout=20).stdout.decode(
                     "utf-8", "replace"
                 )
-                state, _, log = outcome.partition("--log--")
+                state, _, rest_out = outcome.partition("--pending--")
+                pending, _, log = rest_out.partition("--log--")
                 word, _, rest = state.strip().partition(" ")
+                if pending.strip() != backup:
+                    # a reboot (power cut) restored the old config at boot, and wiped /tmp
+                    return (
+                        "the router stopped waiting for a confirmation (it rebooted or rolled back)"
+                    )
                 if word == "settled" and rest.strip() == str(generation):
                     return None
                 if word == "failed":

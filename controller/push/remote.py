@@ -135,22 +135,43 @@ step() {
 services() {
     ubus call service list 2>/dev/null | grep -E '"(pid|running)":' | tr -d ' \t\n'
 }
+busy() {
+    # A reload procd is running: an init script (`/bin/sh /etc/rc.common ...`) run by a
+    # trigger from procd's queue, or a hotplug handler; in the practice lab, its
+    # stand-in for that queue. Between queued triggers nothing shows, for up to
+    # PROCD_RELOAD_DELAY: hence the quiet polls below. (The bracket keeps grep from
+    # matching its own command line; only processes of this router's network count.)
+    me=$(readlink /proc/self/ns/net)
+    for f in $(grep -l -s -e '/etc/rc[.]common' -e 'hotplug-cal[l]' -e 'meshkeeper-lab-shi[m]' \
+            /proc/[0-9]*/cmdline); do
+        d=${f%/cmdline}
+        [ "$d" = "/proc/$$" ] && continue
+        [ "$(readlink "$d/ns/net" 2>/dev/null)" = "$me" ] && return 0
+    done
+    return 1
+}
 settle() {
     sleep 2
     before=""
+    quiet=0
     i=0
-    while [ "$i" -lt 30 ]; do
+    while [ "$i" -lt 40 ]; do
         now=$(services)
-        if [ -n "$now" ] && [ "$now" = "$before" ] &&
+        if [ -n "$now" ] && [ "$now" = "$before" ] && ! busy &&
             ! ubus call network.interface dump 2>/dev/null | grep -q '"pending": true'; then
-            say "services steady"
-            return 0
+            quiet=$((quiet + 1))
+            if [ "$quiet" -ge 3 ]; then
+                say "services steady, no reload running"
+                return 0
+            fi
+        else
+            quiet=0
         fi
         before=$now
         i=$((i + 1))
         sleep 1
     done
-    say "services still restarting (or no ubus) after 30 s"
+    say "services still restarting (or no ubus) after 40 s"
     return 1
 }
 listening() {
@@ -308,7 +329,10 @@ def apply(generation: int, packages: list[str], *, agent: bool = False) -> str:
 
 
 # What the controller reads after the apply: the outcome line, then the log.
-APPLY_OUTCOME = f"cat {APPLY_STATE} 2>/dev/null; echo '--log--'; tail -n 30 {APPLY_LOG} 2>/dev/null"
+APPLY_OUTCOME = (
+    f"cat {APPLY_STATE} 2>/dev/null; echo '--pending--'; cat {PENDING} 2>/dev/null;"
+    f" echo '--log--'; tail -n 30 {APPLY_LOG} 2>/dev/null"
+)
 
 
 def rollback_now(backup: str) -> str:
