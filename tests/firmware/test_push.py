@@ -33,6 +33,10 @@ def noc(firmware: Firmware, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         run, result = noc.push("--accept-new-host-keys", "--confirm-timeout", "20")
         assert result["result"] == "applied", run.stdout + run.stderr
         assert router.applied() == (1, False)
+        # the confirm stopped the rollback timer: its shell and its sleep
+        processes = router.console("ps w")
+        assert "rollback.sh timer" not in processes, processes
+        assert "sleep 20" not in processes, processes
         yield noc
 
 
