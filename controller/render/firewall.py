@@ -191,7 +191,7 @@ def _rules(ctx: NodeContext, meshed: bool) -> Iterator[tuple[str, Section]]:
                 target="ACCEPT",
             ),
         )
-        if ctx.protocol == "babel":
+        if ctx.meshed and ctx.protocol == "babel":
             yield (
                 PACKAGE,
                 section(

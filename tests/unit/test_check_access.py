@@ -126,6 +126,15 @@ def test_the_noc_link_is_a_way_in_for_an_off_mesh_entry_node(example_copy: Path)
     inv = _load(example_copy)
     paths = ssh_paths(_context(inv, "gw-market"))
     assert [(p.interface, p.zone, p.verdict) for p in paths] == [("noc", "mesh", "ACCEPT")]
+    firewall_file = {f.path: f.data for f in render_node(_context(inv, "gw-market"))}
+    rules = firewall_file["etc/config/firewall"].decode()
+    assert "Allow-Babel" not in rules  # no mesh, no babel port open
+    assert (
+        "Allow-Babel"
+        in {f.path: f.data for f in render_node(_context(inv, "gw-school"))}[
+            "etc/config/firewall"
+        ].decode()
+    )
 
 
 # ---------------------------------------------------------------- the firewall's answer
