@@ -6,13 +6,15 @@ A router is a network namespace (mkn-NODE) plus a persistent mount namespace
     /etc            an overlay: the host's /etc below, the router's own files above
                     (/etc/config, /etc/dropbear, /etc/meshkeeper, /etc/init.d shims)
     /tmp            the router's RAM disk (wiped by a power cut)
-    /usr/local/sbin the apply shim's commands: reload_config, wifi, reboot
+    /usr/local/sbin the apply shim's commands: reload_config, ubus, wifi, reboot
     reboot, halt,   bound to the shim's reboot: nothing inside a router can
     poweroff, ...   reach the host's power switch
 
 Its SSH server is Debian's OpenSSH with its own host key, key-only login,
 authorized keys read from /etc/dropbear/authorized_keys and no SFTP
-subsystem, like stock OpenWrt's dropbear.
+subsystem, like stock OpenWrt's dropbear. Where it listens comes from
+/etc/config/dropbear, one sshd per dropbear instance, restarted by procd's
+reload trigger as on OpenWrt (lab/shim/dropbear.py).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ TMPFS_SIZE = "32m"
 TMPFS = ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=1777", "tmpfs", "/tmp"]
 POWER_COMMANDS = ("reboot", "halt", "poweroff", "shutdown")
 SHIM = "meshkeeper-lab-shim"
-INIT_SCRIPTS = ("network", "firewall", "babeld", "meshkeeper-agent")
+INIT_SCRIPTS = ("network", "firewall", "babeld", "dropbear", "meshkeeper-agent")
 AGENT = "meshkeeper-agent"
 # The lab has no radios and no batman-adv module: those collectors would only
 # report failure. Everything else runs as on a router.
@@ -98,6 +100,7 @@ def write_bin(paths: LabPaths) -> None:
         "from agent.cli import main\n"
         "sys.exit(main())\n",
         "reload_config": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} reload_config "$@"\n',
+        "ubus": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} ubus "$@"\n',
         "wifi": f'#!/bin/sh\nexec /usr/local/sbin/{SHIM} wifi "$@"\n',
         "reboot": f"#!/bin/sh\nexec /usr/local/sbin/{SHIM} reboot\n",
         # busybox's `nc HOST PORT`, as OpenWrt has it (Debian's netcat is not installed)
@@ -154,11 +157,11 @@ def sshd_config(paths: NodePaths, lab: LabPaths, *, legacy_rsa: bool = False) ->
     return "\n".join(
         [
             "# A lab router's SSH server: key-only, no SFTP (stock OpenWrt has none).",
-            "Port 22",
-            "ListenAddress 0.0.0.0",
+            "# ListenAddress and PidFile come per dropbear instance on sshd's command",
+            "# line (lab/shim/dropbear_conf.py sshd_options); the first value given wins.",
             f"HostKey {lab.inside(paths.host_key_for(legacy_rsa))}",
             *legacy,
-            "PidFile /tmp/sshd.pid",
+            "PidFile /tmp/sshd.pid",  # never the host's /run/sshd.pid
             "AuthorizedKeysFile /etc/dropbear/authorized_keys",
             "PermitRootLogin prohibit-password",
             "PasswordAuthentication no",

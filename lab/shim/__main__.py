@@ -1,8 +1,9 @@
 """Entry point of the apply shim inside a lab router (`python -m lab.shim COMMAND`).
 
-reload_config                 OpenWrt's reload_config
+reload_config                 OpenWrt's reload_config (services follow ~1 s later)
 service NAME ACTION           /etc/init.d/NAME ACTION (network, firewall, babeld,
-                              meshkeeper-agent)
+                              dropbear, meshkeeper-agent), applied at once
+ubus call PATH METHOD [MSG]   the ubus calls a push makes (lab/shim/ubus.py)
 wifi [ACTION]                 no radios in the lab: says so, does nothing
 boot                          what a router does at power-on
 reboot                        a power cycle of this router
@@ -13,9 +14,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from controller.errors import MeshkeeperError
-from lab.shim import agent, apply
+from controller.errors import MeshkeeperError, UciError
+from lab.shim import agent, apply, babeld, dropbear, procd, ubus
 from lab.shim.labinfo import LabInfo
+
+START = ("reload", "restart", "start", "boot")
 
 
 def main(argv: list[str]) -> int:
@@ -28,19 +31,10 @@ def main(argv: list[str]) -> int:
         return apply.reload_config(lab)
     if command == "service":
         name, action = [*args, "", ""][:2]
-        if name == "meshkeeper-agent":
-            return _agent_service(action, lab)
-        if name not in apply.SERVICES:
-            print(f"/etc/init.d/{name}: not emulated in the lab", file=sys.stderr)
-            return 1
-        if action in ("reload", "restart", "start", "boot"):
-            if name == "babeld":
-                return 0 if apply._apply_reporting("babeld", lab) else 1
-            ok = apply._apply_reporting("network", lab)
-            return 0 if ok else 1
-        if action == "stop" and name == "babeld":
-            apply.stop_babeld()
-        return 0
+        with procd.serialized():
+            return _service(name, action, lab)
+    if command == "ubus":
+        return ubus.main(args, lab)
     if command == "wifi":
         print("wifi: the practice lab has no radios; the mesh runs over veth links — nothing to do")
         return 0
@@ -53,19 +47,52 @@ def main(argv: list[str]) -> int:
     return 2
 
 
-def _agent_service(action: str, lab: LabInfo) -> int:
-    steps: dict[str, Callable[[LabInfo], list[str]]] = {
-        "start": agent.start,
-        "boot": agent.start,
-        "reload": agent.reload,
-        "restart": agent.restart,
-        "stop": agent.stop,
-    }
+def _service(name: str, action: str, lab: LabInfo) -> int:
+    if name == "meshkeeper-agent":
+        return _steps(name, action, lab, AGENT_STEPS)
+    if name == "dropbear":
+        return _steps(name, action, lab, DROPBEAR_STEPS)
+    if name not in apply.SERVICES:
+        print(f"/etc/init.d/{name}: not emulated in the lab", file=sys.stderr)
+        return 1
+    if action in START:
+        if name == "babeld":
+            return 0 if apply.apply_reporting("babeld", lab) else 1
+        return apply.reload_network(lab)
+    if action == "stop" and name == "babeld":
+        babeld.stop()
+    return 0
+
+
+Steps = dict[str, Callable[[LabInfo], list[str]]]
+AGENT_STEPS: Steps = {
+    "start": agent.start,
+    "boot": agent.start,
+    "reload": agent.reload,
+    "restart": agent.restart,
+    "stop": agent.stop,
+}
+# procd: start and reload both send the instances; unchanged running ones stay
+DROPBEAR_STEPS: Steps = {
+    "start": dropbear.reload,
+    "boot": dropbear.reload,
+    "reload": dropbear.reload,
+    "restart": dropbear.restart,
+    "stop": dropbear.stop,
+}
+
+
+def _steps(name: str, action: str, lab: LabInfo, steps: Steps) -> int:
     if action not in steps:
-        print(f"/etc/init.d/meshkeeper-agent: unknown action {action!r}", file=sys.stderr)
+        print(f"/etc/init.d/{name}: unknown action {action!r}", file=sys.stderr)
         return 2
-    for line in steps[action](lab):
-        print(f"meshkeeper-agent: {line}")
+    try:
+        lines = steps[action](lab)
+    except UciError as exc:
+        print(f"{name}: config rejected, service left as it was: {exc}", file=sys.stderr)
+        return 1
+    for line in lines:
+        print(f"{name}: {line}")
     return 0
 
 

@@ -1,9 +1,12 @@
-"""What OpenWrt's services do on a lab router: network, firewall, babeld, boot, reboot.
+"""What OpenWrt's services do on a lab router: network, firewall, babeld, dropbear, boot, reboot.
 
-    reload_config   compare each package's digest with /tmp/config.md5 (as procd does)
-                    and re-apply the services whose config changed; network and
-                    firewall go together (../shared/FIELD-NOTES.md)
-    boot            run /etc/rc.d/S* boot hooks, apply everything, start sshd (and agent)
+    reload_config   compare each package's digest with /tmp/config.md5, record the new
+                    ones and return at once; PROCD_RELOAD_DELAY later a detached process
+                    re-applies the services whose config changed, as procd does
+                    (lab/shim/procd.py): network and firewall together
+                    (../shared/FIELD-NOTES.md), babeld, dropbear
+    boot            run /etc/rc.d/S* boot hooks, apply everything at once, start sshd
+                    per /etc/config/dropbear (and the agent)
     reboot          a power cycle from inside: every process of this router is killed,
                     /tmp is wiped, then boot
 
@@ -13,7 +16,6 @@ service as it was, as OpenWrt's services ignore a config libuci cannot read.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -21,32 +23,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from controller.errors import UciError
-from controller.uci import Package, parse
 from lab.host import LabError, run
-from lab.shim import agent
-from lab.shim.babeld_conf import babeld_conf
+from lab.shim import agent, babeld, dropbear, procd
+from lab.shim.config import CONFIG, read_package
 from lab.shim.firewall import nft_ruleset
 from lab.shim.labinfo import LabInfo
-from lab.shim.network import NetworkPlan, apply_network, plan_network, zone_devices
+from lab.shim.network import NetworkPlan, apply_network, current_plan, zone_devices
 
-CONFIG = Path("/etc/config")
 DIGESTS = Path("/tmp/config.md5")
-BABELD_CONF = Path("/tmp/babeld.conf")
-BABELD_PID = Path("/tmp/babeld.pid")
-BABELD_LOG = Path("/tmp/babeld.log")
-BABELD_STATE = Path("/tmp/babel-state")  # not the host's /var/lib/babel-state
 RC_D = Path("/etc/rc.d")
-SERVICES = ("network", "firewall", "babeld")
-
-
-def read_package(name: str) -> Package | None:
-    path = CONFIG / name
-    if not path.exists():
-        return None
-    return parse(path.read_text(encoding="utf-8"), package=name, source=str(path))
+SERVICES = ("network", "firewall", "babeld", "dropbear")  # init scripts the shim runs
+PACKAGES = ("network", "firewall", "babeld", "dropbear", "wireless")  # reload_config watches
+ORDER = ("network", "babeld", "dropbear")  # how the services are applied, network first
 
 
 def _digest(name: str) -> str:
@@ -54,99 +46,101 @@ def _digest(name: str) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest() if path.exists() else ""  # noqa: S324
 
 
-def _network_plan(lab: LabInfo) -> NetworkPlan:
-    network = read_package("network") or Package("network")
-    return plan_network(network, read_package("wireless"), lab)
+def apply_network_and_firewall(lab: LabInfo) -> list[str]:
+    plan = current_plan(lab)
+    changes = apply_network(plan, managed=_managed_devices(lab, plan))
+    firewall = read_package("firewall")
+    if firewall is not None:
+        ruleset = nft_ruleset(firewall, zone_devices(firewall, plan))
+        run(["nft", "-f", "-"], input_text=ruleset)
+    return changes
 
 
-def apply_service(service: str, lab: LabInfo) -> list[str]:
-    if service in ("network", "firewall"):
-        plan = _network_plan(lab)
-        changes = apply_network(plan, managed=_managed_devices(lab, plan))
-        firewall = read_package("firewall")
-        if firewall is not None:
-            ruleset = nft_ruleset(firewall, zone_devices(firewall, plan))
-            run(["nft", "-f", "-"], input_text=ruleset)
-        return changes
-    if service == "babeld":
-        return restart_babeld(lab)
-    return []
+APPLY: dict[str, Callable[[LabInfo], list[str]]] = {
+    "network": apply_network_and_firewall,
+    "babeld": babeld.restart,
+    "dropbear": dropbear.reload,
+}
 
 
 def _managed_devices(lab: LabInfo, plan: NetworkPlan) -> list[str]:
     return sorted({*lab.wifi, *lab.wired, "br-lan", *plan.addresses})
 
 
-def restart_babeld(lab: LabInfo) -> list[str]:
-    """Restart babeld on the new config; a config that cannot be read leaves it running."""
-    pkg = read_package("babeld")
-    plan = _network_plan(lab)  # read everything first: a UciError here changes nothing
+def triggered(changed: Iterable[str]) -> list[str]:
+    """The services procd reloads when these packages changed, in the order applied.
 
-    def devices(name: str) -> list[str]:
-        if name == "mesh0":
-            return list(lab.wifi)
-        return plan.devices.get(name, [name])
-
-    text = babeld_conf(pkg, devices) if pkg is not None else ""
-    stop_babeld()
-    if "interface " not in text:
-        return ["babeld: no mesh interface in the config, not running"]
-    BABELD_CONF.write_text(text, encoding="utf-8")
-    run(
-        [
-            "babeld",
-            "-D",
-            "-I",
-            str(BABELD_PID),
-            "-L",
-            str(BABELD_LOG),
-            "-S",
-            str(BABELD_STATE),
-            "-c",
-            str(BABELD_CONF),
-        ]
-    )
-    return ["started"]
-
-
-def stop_babeld() -> None:
-    try:
-        pid = int(BABELD_PID.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    for _ in range(50):  # babeld removes its pid file when it has withdrawn its routes
-        if not BABELD_PID.exists():
-            return
-        time.sleep(0.05)
-    BABELD_PID.unlink(missing_ok=True)
+    network and firewall change together or the admin is locked out (FIELD-NOTES);
+    babeld's interfaces follow the network's devices; dropbear has an interface
+    trigger on the interfaces it binds to, so a network change reloads it too.
+    """
+    packages = set(changed)
+    services = set()
+    if packages & {"network", "firewall"}:
+        services.add("network")
+    if packages & {"network", "babeld"}:
+        services.add("babeld")
+    if packages & {"network", "dropbear"}:
+        services.add("dropbear")
+    return [s for s in ORDER if s in services]
 
 
 def reload_config(lab: LabInfo) -> int:
+    """Record what changed and return; the services follow PROCD_RELOAD_DELAY later.
+
+    Like OpenWrt's reload_config this exits 0 even when a package cannot be
+    read (its `uci show` only prints the parse error): the service keeps its
+    old state when the trigger finds the file unreadable.
+    """
     old = _load_digests()
-    new = {name: _digest(name) for name in (*SERVICES, "wireless")}
-    changed = {name for name in new if new[name] != old.get(name)}
-    if "network" in changed or "firewall" in changed:
-        changed |= {"network", "firewall"}
-    if "network" in changed:
-        changed.add("babeld")  # babeld's interfaces follow the network's devices
-    status = 0
-    for service in ("network", "babeld"):
-        if service in changed and not _apply_reporting(service, lab):
-            status = 1
+    new = {name: _digest(name) for name in PACKAGES}
+    # no digests yet: OpenWrt's reload_config only records them (boot writes them here)
+    changed = [name for name in PACKAGES if old and new[name] != old.get(name)]
+    for name in changed:
+        _report_unreadable(name)
     _save_digests(new)
-    return status
+    services = triggered(changed)
+    if services:
+        procd.later(lambda: apply_now(services, lab), what=", ".join(services))
+    return 0
 
 
-def _apply_reporting(service: str, lab: LabInfo) -> bool:
+def _report_unreadable(name: str) -> None:
     try:
-        for change in apply_service(service, lab):
-            print(f"{service}: {change}")
+        read_package(name)
+    except UciError as exc:
+        print(f"uci: Parse error ({exc.what}) at line {exc.line}", file=sys.stderr)
+
+
+def apply_now(services: Iterable[str], lab: LabInfo) -> int:
+    """Apply each service at once, in order; 1 if a config was rejected."""
+    results = [apply_reporting(service, lab) for service in services]
+    return 0 if all(results) else 1
+
+
+def apply_reporting(service: str, lab: LabInfo) -> bool:
+    return _apply(service, lab) is not None
+
+
+def _apply(service: str, lab: LabInfo) -> list[str] | None:
+    """The changes made (printed), or None when the config was rejected."""
+    try:
+        changes = APPLY[service](lab)
     except UciError as exc:
         print(f"{service}: config rejected, service left as it was: {exc}", file=sys.stderr)
-        return False
-    return True
+        return None
+    for change in changes:
+        print(f"{service}: {change}")
+    return changes
+
+
+def reload_network(lab: LabInfo) -> int:
+    """`/etc/init.d/network reload`: applied at once. When an interface changed,
+    dropbear's interface trigger follows PROCD_RELOAD_DELAY later, as procd fires it."""
+    changes = _apply("network", lab)
+    if changes:
+        procd.later(lambda: apply_now(["dropbear"], lab), what="dropbear (interface trigger)")
+    return 0 if changes is not None else 1
 
 
 def _load_digests() -> dict[str, str]:
@@ -165,10 +159,8 @@ def boot(lab: LabInfo) -> int:
     for hook in sorted(RC_D.glob("S*")) if RC_D.is_dir() else []:
         if os.access(hook, os.X_OK):
             subprocess.run([str(hook), "boot"], check=False, timeout=60)
-    DIGESTS.unlink(missing_ok=True)
-    status = reload_config(lab)
-    if lab.sshd:
-        subprocess.run(list(lab.sshd), check=False, timeout=30)
+    _save_digests({name: _digest(name) for name in PACKAGES})
+    status = apply_now(ORDER, lab)
     for line in agent.start(lab):
         print(f"meshkeeper-agent: {line}")
     return status

@@ -13,6 +13,10 @@ ucode/fw4.uc), so a lab router decides as a 22.03+ router does; fw3 (19.07,
   as fw4 loads them), then the zone's forward policy, which matches only
   traffic leaving through the zone's own devices (intra-zone). Anything else
   falls through to the defaults' forward policy, not the source zone's.
+- rules as fw4's parse_rule splits them: per address family when src_ip or
+  ICMP types say which (a family left unset follows them), whole ICMP types
+  and type/code pairs in separate rules (lab/shim/fw4_icmp.py), `limit`
+  as nft's `limit rate`.
 - REJECT is fw4's handle_reject: tcp reset for TCP, ICMP(v6)
   port-unreachable otherwise (fw4's default any_reject_code; fw3 does the same).
 - masq: IPv4 masquerade out of the zone's devices, dropping invalid flows
@@ -33,7 +37,8 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from controller.uci import OptionValue, Package, Section
+from controller.uci import Package, Section
+from lab.shim.fw4_rule import nft_set, option, rule_matches
 
 __all__ = ["nft_ruleset"]
 
@@ -43,48 +48,11 @@ _OPTIONS = {  # what the lab emulates; `network` is resolved to devices by the c
     "zone": {"name", "network", "input", "output", "forward", "masq", "mtu_fix", "enabled"},
     "forwarding": {"src", "dest", "name", "enabled"},
     "rule": {"name", "src", "dest", "proto", "dest_port", "icmp_type", "family", "target"}
-    | {"enabled"},
+    | {"enabled", "src_ip", "limit", "limit_burst"},
 }
 _TRUE = frozenset({"1", "on", "true", "yes"})  # fw4's parse_bool
 _FALSE = frozenset({"0", "off", "false", "no"})
-_FAMILIES = {"any": 0, "all": 0, "*": 0, "ipv4": 4, "ipv6": 6}
-_PROTOCOLS = {
-    "tcp": ("tcp",),
-    "udp": ("udp",),
-    "tcpudp": ("tcp", "udp"),
-    "icmp": ("icmp",),
-    "all": ("all",),
-    "any": ("all",),
-    "*": ("all",),
-}
-# fw4's ICMP names that match a whole type (code 0-255): (IPv4 type, ICMPv6 type).
-_ICMP_TYPES: dict[str, tuple[int | None, int | None]] = {
-    "echo-request": (8, 128),
-    "ping": (8, 128),
-    "echo-reply": (0, 129),
-    "pong": (0, 129),
-    "destination-unreachable": (3, 1),
-    "time-exceeded": (11, 3),
-    "ttl-exceeded": (11, 3),
-    "parameter-problem": (12, 4),
-    "redirect": (5, 137),
-    "router-solicitation": (10, 133),
-    "router-advertisement": (9, 134),
-    "source-quench": (4, None),
-    "packet-too-big": (None, 2),
-    "neighbour-solicitation": (None, 135),
-    "neighbor-solicitation": (None, 135),
-    "neighbour-advertisement": (None, 136),
-    "neighbor-advertisement": (None, 136),
-}
-_ANY_ICMP = {  # fw4's l4proto(): ICMP of the rule's family, both when it has none
-    0: "meta l4proto { icmp, ipv6-icmp } ",
-    4: "meta l4proto icmp ",
-    6: "meta l4proto ipv6-icmp ",
-}
-_PORT = re.compile(r"([0-9]{1,5})(?:[-:]([0-9]{1,5}))?")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NFPROTO = {4: "ipv4", 6: "ipv6"}
 _DEVICE = re.compile(r"[^\s\"'\\/]{1,15}")  # a Linux interface name (IFNAMSIZ - 1)
 
 
@@ -195,7 +163,7 @@ def _read_forwarding(fw: _Firewall, where: str, s: Section) -> None:
     dest = _zone_ref(fw, where, s, "dest")
     if src is None or dest is None:
         raise ValueError(f"{where}: a forwarding needs both src and dest")
-    name = _option(s, "name") or f"Accept {src} to {dest} forwarding"
+    name = option(s, "name") or f"Accept {src} to {dest} forwarding"
     chain = "forward" if src == "*" else f"forward_{src}"
     if dest == "*":
         fw.add(chain, f"accept comment {_comment(name)}")
@@ -217,70 +185,9 @@ def _read_rule(fw: _Firewall, where: str, s: Section) -> None:
         verdict = f"jump {target}_to_{dest}"
     else:
         verdict = "jump handle_reject" if target == "reject" else target
-    comment = _comment(_option(s, "name") or where)
-    for match in _matches(where, s):
+    comment = _comment(option(s, "name") or where)
+    for match in rule_matches(where, s):
         fw.add(chain, f"{match}counter {verdict} comment {comment}")
-
-
-def _matches(where: str, s: Section) -> Iterator[str]:
-    """The match part of each nft rule one UCI rule becomes (fw4's rule.uc)."""
-    family_text = _option(s, "family")
-    if family_text is not None and family_text not in _FAMILIES:
-        raise ValueError(f"{where}: family {family_text!r} is not ipv4, ipv6 or any")
-    family = _FAMILIES.get(family_text or "any", 0)
-    ports = _ports(where, s)
-    for proto in _protocols(where, s):
-        if proto in ("tcp", "udp"):
-            yield _nfproto(family) + (
-                f"{proto} dport {ports} " if ports else f"meta l4proto {proto} "
-            )
-        elif proto == "all":
-            yield _nfproto(family)
-        else:
-            yield from _icmp_matches(where, s, family)
-
-
-def _icmp_matches(where: str, s: Section, family: int) -> Iterator[str]:
-    names = _words(s.options.get("icmp_type"))
-    if not names:
-        yield _nfproto(family) + _ANY_ICMP[family]
-        return
-    unknown = [n for n in names if n not in _ICMP_TYPES]
-    if unknown:
-        raise ValueError(f"{where}: ICMP type {unknown[0]!r} is not emulated in the lab")
-    found = False
-    for fam, keyword in ((4, "icmp"), (6, "icmpv6")):
-        types = [t for n in names if (t := _ICMP_TYPES[n][fam == 6]) is not None]
-        if family in (0, fam) and types:
-            found = True
-            yield f"meta nfproto {_NFPROTO[fam]} {keyword} type {_set(map(str, types))} "
-    if not found:
-        raise ValueError(f"{where}: no ICMP type in {names} exists in {_NFPROTO[family]}")
-
-
-def _nfproto(family: int) -> str:
-    return f"meta nfproto {_NFPROTO[family]} " if family else ""
-
-
-def _protocols(where: str, s: Section) -> list[str]:
-    protocols: list[str] = []
-    for word in _words(s.options.get("proto")) or ["tcpudp"]:
-        found = _PROTOCOLS.get(word.lower())
-        if found is None:
-            raise ValueError(f"{where}: protocol {word!r} is not emulated in the lab")
-        protocols.extend(p for p in found if p not in protocols)
-    return protocols
-
-
-def _ports(where: str, s: Section) -> str:
-    ports = []
-    for word in _words(s.options.get("dest_port")):
-        m = _PORT.fullmatch(word)
-        low, high = (int(m[1]), int(m[2] or m[1])) if m else (0, -1)
-        if not m or low > high or high > 65535:
-            raise ValueError(f"{where}: dest_port {word!r} is not a port or range a-b")
-        ports.append(str(low) if low == high else f"{low}-{high}")
-    return _set(ports) if ports else ""
 
 
 # ---------------------------------------------------------------- option values
@@ -294,26 +201,15 @@ def _where(pkg: Package) -> Iterator[str]:
         yield f"{pkg.name}.{s.name}" if s.name is not None else f"{pkg.name}.@{s.type}[{index}]"
 
 
-def _option(s: Section, name: str) -> str | None:
-    value = s.options.get(name)
-    return value if isinstance(value, str) or value is None else " ".join(value)
-
-
 def _text(where: str, s: Section, name: str) -> str:
-    value = _option(s, name)
+    value = option(s, name)
     if not value:
         raise ValueError(f"{where}: option {name!r} is required")
     return value
 
 
-def _words(value: OptionValue | None) -> list[str]:
-    if value is None:
-        return []
-    return [w for item in ([value] if isinstance(value, str) else value) for w in item.split()]
-
-
 def _bool(where: str, s: Section, name: str, *, default: bool) -> bool:
-    value = _option(s, name)
+    value = option(s, name)
     if value is None:
         return default
     if value in _TRUE or value in _FALSE:
@@ -322,7 +218,7 @@ def _bool(where: str, s: Section, name: str, *, default: bool) -> bool:
 
 
 def _verdict(where: str, s: Section, name: str, default: str | None) -> str:
-    value = _option(s, name)
+    value = option(s, name)
     if value is None and default is not None:
         return default
     if value is None or value.lower() not in _VERDICTS:
@@ -331,7 +227,7 @@ def _verdict(where: str, s: Section, name: str, default: str | None) -> str:
 
 
 def _zone_ref(fw: _Firewall, where: str, s: Section, name: str) -> str | None:
-    value = _option(s, name)
+    value = option(s, name)
     if value is not None and value != "*" and value not in fw.zones:
         raise ValueError(f"{where}: {name} {value!r} is not a zone")
     return value
@@ -343,14 +239,8 @@ def _comment(text: str) -> str:
     return f'"{safe[:128]}"'
 
 
-def _set(items: Iterator[str] | Sequence[str]) -> str:
-    """fw4.set(): one item bare, several in braces."""
-    values = list(items)
-    return values[0] if len(values) == 1 else "{ " + ", ".join(values) + " }"
-
-
 def _devices(zone: _Zone) -> str:
-    return _set([f'"{d}"' for d in zone.devices])
+    return nft_set([f'"{d}"' for d in zone.devices])
 
 
 # ---------------------------------------------------------------- the ruleset

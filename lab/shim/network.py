@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from controller.uci import Package, Section
 from lab.host import LabError, run
+from lab.shim.config import read_package
 from lab.shim.labinfo import LabInfo
 
 BRIDGE = "br-lan"
@@ -35,7 +36,7 @@ class NetworkPlan:
     devices: dict[str, list[str]] = field(default_factory=dict)  # logical interface → devices
 
 
-def _opt(section: Section, name: str) -> str | None:
+def opt(section: Section, name: str) -> str | None:
     value = section.options.get(name)
     return value if isinstance(value, str) else None
 
@@ -45,8 +46,8 @@ def interface_devices(
 ) -> list[str]:
     """The Linux devices a logical interface (a `config interface` section) lands on."""
     name = section.name or ""
-    device = _opt(section, "device") or _opt(section, "ifname")
-    if _opt(section, "type") == "bridge" or device == BRIDGE:
+    device = opt(section, "device") or opt(section, "ifname")
+    if opt(section, "type") == "bridge" or device == BRIDGE:
         return [BRIDGE]
     if device is None:
         joined = [
@@ -57,12 +58,18 @@ def interface_devices(
         if any(s.options.get("mode") == "mesh" for s in joined):
             return list(lab.wifi)
         return [BRIDGE] if joined else []
-    if device in ("bat0",) or _opt(section, "proto") in ("batadv", "batadv_hardif"):
+    if device in ("bat0",) or opt(section, "proto") in ("batadv", "batadv_hardif"):
         raise LabError(
             "batman-adv needs its kernel module, which the practice lab does not "
             "have: the lab emulates babel networks"
         )
     return device.split()[:1] if device else []
+
+
+def current_plan(lab: LabInfo) -> NetworkPlan:
+    """The plan for the router's /etc/config now (UciError if libuci would refuse it)."""
+    network = read_package("network") or Package("network")
+    return plan_network(network, read_package("wireless"), lab)
 
 
 def plan_network(network: Package, wireless: Package | None, lab: LabInfo) -> NetworkPlan:
@@ -79,19 +86,25 @@ def plan_network(network: Package, wireless: Package | None, lab: LabInfo) -> Ne
     return plan
 
 
-def _plan_interface(plan: NetworkPlan, section: Section, devices: list[str], lab: LabInfo) -> None:
-    proto = _opt(section, "proto")
-    metric = int(_opt(section, "metric") or 0)
-    address = gateway = None
-    if proto == "static" and _opt(section, "ipaddr"):
-        address = f"{_opt(section, 'ipaddr')}/{_opt(section, 'netmask') or '255.255.255.255'}"
-        gateway = _opt(section, "gateway")
-    elif proto in ("dhcp", "pppoe") and section.name in lab.dhcp:
+def interface_address(section: Section, lab: LabInfo) -> tuple[str, str | None] | None:
+    """A logical interface's IPv4 address (a.b.c.d/len) and gateway: static, or the
+    lease the lab's ISP hands out by DHCP/PPPoE; None when it gets none."""
+    proto = opt(section, "proto")
+    if proto == "static" and opt(section, "ipaddr"):
+        address = f"{opt(section, 'ipaddr')}/{opt(section, 'netmask') or '255.255.255.255'}"
+        return ipaddr_with_prefix(address), opt(section, "gateway")
+    if proto in ("dhcp", "pppoe") and section.name in lab.dhcp:
         lease = lab.dhcp[section.name]
-        address, gateway = lease.address, lease.gateway
-    if address is None:
+        return ipaddr_with_prefix(lease.address), lease.gateway
+    return None
+
+
+def _plan_interface(plan: NetworkPlan, section: Section, devices: list[str], lab: LabInfo) -> None:
+    metric = int(opt(section, "metric") or 0)
+    found = interface_address(section, lab)
+    if found is None:
         return
-    normal = ipaddr_with_prefix(address)
+    normal, gateway = found
     for device in devices:
         plan.addresses.setdefault(device, set()).add(normal)
     if gateway and devices:
@@ -99,15 +112,15 @@ def _plan_interface(plan: NetworkPlan, section: Section, devices: list[str], lab
 
 
 def _plan_route(plan: NetworkPlan, section: Section) -> None:
-    devices = plan.devices.get(_opt(section, "interface") or "", [])
-    target = _opt(section, "target")
+    devices = plan.devices.get(opt(section, "interface") or "", [])
+    target = opt(section, "target")
     if not devices or target is None:
         return
     net = ipaddress.IPv4Network(
-        f"{target}/{_opt(section, 'netmask') or '255.255.255.255'}", strict=False
+        f"{target}/{opt(section, 'netmask') or '255.255.255.255'}", strict=False
     )
     plan.routes.add(
-        Route(str(net), devices[0], _opt(section, "gateway"), int(_opt(section, "metric") or 0))
+        Route(str(net), devices[0], opt(section, "gateway"), int(opt(section, "metric") or 0))
     )
 
 
@@ -118,7 +131,7 @@ def ipaddr_with_prefix(address: str) -> str:
 def apply_network(plan: NetworkPlan, managed: list[str]) -> list[str]:
     """Make the kernel match `plan` on the `managed` devices; return what changed."""
     changes: list[str] = []
-    current = _current_addresses()
+    current = current_addresses()
     for device in sorted(set(managed) | set(plan.addresses)):
         if device not in current:
             continue  # a device the lab did not create (e.g. a port on a real board only)
@@ -153,7 +166,7 @@ def _route_args(route: Route) -> list[str]:
     return args
 
 
-def _current_addresses() -> dict[str, set[str]]:
+def current_addresses() -> dict[str, set[str]]:
     data = json.loads(run(["ip", "-j", "addr", "show"]).stdout or "[]")
     return {
         link["ifname"]: {

@@ -195,7 +195,12 @@ if scenario == "break-network":
     # a config that removes the mesh interface: the router loses its address and links
     files = [RenderedFile(f.path, f.data.replace(b"interface 'mesh'", b"interface 'unused'"),
                           f.mode) if f.path == "etc/config/network" else f for f in files]
-if scenario in ("break-network", "power-cut"):
+if scenario == "ssh-nowhere":
+    # dropbear bound to an interface that does not exist: after the restart procd
+    # does a second after reload_config, nothing listens for SSH (issue 12, case 1)
+    files = [RenderedFile(f.path, f.data + b"\\toption Interface 'nowhere'\\n", f.mode)
+             if f.path == "etc/config/dropbear" else f for f in files]
+if scenario in ("break-network", "power-cut", "ssh-nowhere"):
     files = [RenderedFile(f.path, f.data + (b"\\n" if f.path.endswith("system") else b""),
                           f.mode) for f in files]
 change = NodeChange(node, tuple(files), tree_hash(files), target_for(inv, node))
@@ -288,6 +293,19 @@ def test_config_that_breaks_the_mesh_rolls_back_by_itself(pushed: Lab) -> None:
     MATRIX.append(("config that removes the mesh address", "rolled back by itself", "ok"))
 
 
+def test_config_that_leaves_ssh_listening_nowhere_is_never_confirmed(pushed: Lab) -> None:
+    """The old SSH server still answers right after reload_config; the new one, started
+    a second later, listens nowhere. Confirming through the old one bricked a real router."""
+    before = applied(pushed, "leaf-hillside")
+    out = run_node_script(pushed, "leaf-hillside", "ssh-nowhere", confirm=20)
+    assert f"result rolled_back {before['generation']}" in out, out
+    assert "restored by its timer" in out, out
+    after = applied(pushed, "leaf-hillside")
+    assert after["generation"] == before["generation"] and after["pending_clear"] is True
+    assert "nowhere" not in pushed.ssh("leaf-hillside", "cat /etc/config/dropbear").stdout
+    MATRIX.append(("config whose SSH server listens nowhere", "never confirmed, rolled back", "ok"))
+
+
 def test_power_cut_in_the_confirm_window_boots_the_old_config(pushed: Lab) -> None:
     node = pushed.plan.nodes["leaf-bus-stop"]
     before = applied(pushed, "leaf-bus-stop")
@@ -344,6 +362,10 @@ def test_controller_killed_before_confirm_then_next_push_recovers(pushed: Lab) -
         process.wait(timeout=30)
     wait_for(lambda: applied(pushed, "leaf-hillside").get("pending_clear") is True, 90, step=2)
     assert applied(pushed, "leaf-hillside")["generation"] == before["generation"]
+    # `status` asks the router instead of showing `applying` for ever
+    state = {s["name"]: s for s in json.loads(meshkeeper(pushed, "status", "--json").stdout)}
+    assert state["leaf-hillside"]["status"] == "rolled_back", state["leaf-hillside"]
+    assert "restored by its timer" in state["leaf-hillside"]["last_error"]
     again = meshkeeper(pushed, "push", "--node", "leaf-hillside", "--confirm-timeout", "30")
     assert results(again.stdout) == {"leaf-hillside": "applied"}
     MATRIX.append(("controller killed before confirming", "router rolled back; next push ok", "ok"))

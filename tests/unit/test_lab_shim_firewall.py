@@ -86,11 +86,22 @@ def test_golden_gateway_chains_follow_fw4() -> None:
         'udp dport 6696 counter accept comment "Allow-Babel"',
         "jump reject_from_mesh",
     ]
+    icmpv6 = "limit rate 1000/second counter accept"
     assert _chain(ruleset, "input_wan") == [
         'meta nfproto ipv4 udp dport 68 counter accept comment "Allow-DHCP-Renew"',
         'meta nfproto ipv4 icmp type 8 counter accept comment "Allow-Ping"',
+        'meta nfproto ipv6 udp dport 546 counter accept comment "Allow-DHCPv6"',
+        "ip6 saddr fe80::/10 icmpv6 type . icmpv6 code { 130 . 0, 131 . 0, 132 . 0, 143 . 0 }"
+        ' counter accept comment "Allow-MLD"',
+        "meta nfproto ipv6 icmpv6 type { 128, 129, 1, 2, 3, 133, 135, 134, 136 }"
+        f' {icmpv6} comment "Allow-ICMPv6-Input"',
+        "meta nfproto ipv6 icmpv6 type . icmpv6 code { 4 . 0, 4 . 1 }"
+        f' {icmpv6} comment "Allow-ICMPv6-Input"',
         "jump reject_from_wan",
     ]
+    assert _chain(ruleset, "forward_wan")[0].startswith(
+        "meta nfproto ipv6 icmpv6 type { 128, 129, 1, 2, 3 } limit rate 1000/second"
+    )
     assert _chain(ruleset, "forward_lan") == [
         'jump accept_to_mesh comment "Accept lan to mesh forwarding"',
         'jump accept_to_wan comment "Accept lan to wan forwarding"',
@@ -196,7 +207,9 @@ def _section(kind: str, label: str | None = None, /, **options: str) -> str:
 _DROP = {"target": "DROP"}
 NOT_EMULATED = [
     (_section("redirect", "r", src="lan"), "firewall.r: section type 'redirect'"),
-    (_section("rule", "r", src="lan", limit="1/s"), "firewall.r: option 'limit'"),
+    (_section("rule", "r", limit="1/fortnight", **_DROP), "firewall.r: limit '1/fortnight'"),
+    (_section("rule", "r", src_ip="!10.0.0.0/8", **_DROP), "firewall.r: src_ip '!10.0.0.0/8'"),
+    (_section("rule", "r", dest_ip="10.0.0.1", **_DROP), "firewall.r: option 'dest_ip'"),
     (_section("rule", "r", src="lan", target="MARK"), "firewall.r: target 'MARK'"),
     (_section("rule", "r", src="lan"), "firewall.r: target None"),
     (_section("rule", "r", src="dmz", **_DROP), "firewall.r: src 'dmz' is not a zone"),
@@ -204,8 +217,8 @@ NOT_EMULATED = [
     (_section("rule", "r", dest_port="!22", **_DROP), "firewall.r: dest_port '!22'"),
     (_section("rule", "r", dest_port="9-8", **_DROP), "firewall.r: dest_port '9-8'"),
     (
-        _section("rule", "r", proto="icmp", icmp_type="port-unreachable", **_DROP),
-        "firewall.r: ICMP type 'port-unreachable'",
+        _section("rule", "r", proto="icmp", icmp_type="bogus-unreachable", **_DROP),
+        "firewall.r: ICMP type 'bogus-unreachable'",
     ),
     (
         _section("rule", "r", proto="icmp", icmp_type="packet-too-big", family="ipv4", **_DROP),
@@ -218,6 +231,24 @@ NOT_EMULATED = [
     (_section("forwarding", "f", src="lan"), "firewall.f: a forwarding needs"),
     (_section("defaults", "d"), "firewall.d: a second defaults"),
 ]
+
+
+def test_addresses_icmp_codes_and_limits_follow_fw4() -> None:
+    """fw4's parse_rule: with no family set, addresses decide it; a host address is
+    written bare; ICMP type/code pairs get a rule of their own, per family."""
+    host = _section("rule", "a", src="lan", src_ip="fd00::1", proto="tcp", dest_port="22", **_DROP)
+    icmp = _section(
+        "rule", "b", src="lan", proto="icmp", icmp_type="3/1 ping", limit="5/min", **_DROP
+    )
+    ruleset = _ruleset(_BASE + host + icmp + "\toption limit_burst '9'\n")
+    limit = "limit rate 5/minute burst 9 packets counter drop"
+    assert _chain(ruleset, "input_lan")[:-1] == [
+        'ip6 saddr fd00::1 tcp dport 22 counter drop comment "firewall.a"',
+        f'meta nfproto ipv4 icmp type 8 {limit} comment "firewall.b"',
+        f'meta nfproto ipv4 icmp type . icmp code 3 . 1 {limit} comment "firewall.b"',
+        f'meta nfproto ipv6 icmpv6 type 128 {limit} comment "firewall.b"',
+        f'meta nfproto ipv6 icmpv6 type . icmpv6 code 3 . 1 {limit} comment "firewall.b"',
+    ]
 
 
 @pytest.mark.parametrize(("extra", "message"), NOT_EMULATED)
