@@ -151,7 +151,9 @@ busy() {
     return 1
 }
 settle() {
-    sleep 2
+    # three quiet polls a second apart span 2 s: longer than procd holds a queued
+    # trigger (PROCD_RELOAD_DELAY, 1 s), so none can still be waiting when we stop
+    sleep 1
     before=""
     quiet=0
     i=0

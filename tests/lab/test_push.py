@@ -191,16 +191,12 @@ from controller.transport import KnownHosts, connect
 inv = load_inventory(Path(sys.argv[1]))
 node, scenario = sys.argv[2], sys.argv[3]
 files = render_inventory(inv, [node])[node]
-if scenario == "break-network":
-    # a config that removes the mesh interface: the router loses its address and links
-    files = [RenderedFile(f.path, f.data.replace(b"interface 'mesh'", b"interface 'unused'"),
-                          f.mode) if f.path == "etc/config/network" else f for f in files]
 if scenario == "ssh-nowhere":
     # dropbear bound to an interface that does not exist: after the restart procd
     # does a second after reload_config, nothing listens for SSH (issue 12, case 1)
     files = [RenderedFile(f.path, f.data + b"\\toption Interface 'nowhere'\\n", f.mode)
              if f.path == "etc/config/dropbear" else f for f in files]
-if scenario in ("break-network", "power-cut", "ssh-nowhere"):
+if scenario in ("power-cut", "ssh-nowhere"):
     files = [RenderedFile(f.path, f.data + (b"\\n" if f.path.endswith("system") else b""),
                           f.mode) for f in files]
 change = NodeChange(node, tuple(files), tree_hash(files), target_for(inv, node))
@@ -278,19 +274,6 @@ def test_connection_cut_mid_transfer_changes_nothing(pushed: Lab) -> None:
     assert applied(pushed, "leaf-hillside") == before
     assert pushed.ssh("leaf-hillside", "test ! -e /tmp/meshkeeper-stage").returncode == 0
     MATRIX.append(("connection cut mid-transfer", "staging refused, nothing changed", "ok"))
-
-
-def test_config_that_breaks_the_mesh_rolls_back_by_itself(pushed: Lab) -> None:
-    before = applied(pushed, "leaf-riverbank")
-    out = run_node_script(pushed, "leaf-riverbank", "break-network", confirm=15)
-    assert f"result rolled_back {before['generation']}" in out, out
-    after = applied(pushed, "leaf-riverbank")
-    assert after["generation"] == before["generation"] and after["pending_clear"] is True
-    assert (
-        "option ipaddr '10.31.0.7'"
-        in pushed.ssh("leaf-riverbank", "cat /etc/config/network").stdout
-    )
-    MATRIX.append(("config that removes the mesh address", "rolled back by itself", "ok"))
 
 
 def test_config_that_leaves_ssh_listening_nowhere_is_never_confirmed(pushed: Lab) -> None:
