@@ -30,6 +30,14 @@ inventory_option = click.option(
     help="Inventory directory or file (default: ./inventory).",
 )
 
+confirm_timeout_option = click.option(
+    "--confirm-timeout",
+    type=click.IntRange(20, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds a router waits for confirmation before rolling itself back.",
+)
+
 
 def reports_errors(func: F) -> F:
     """Operator errors become one line each and an exit code, never a traceback."""
@@ -156,13 +164,7 @@ def schema(output: Path | None) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Render and show the order; touch no router.")
 @click.option("--concurrency", type=click.IntRange(1, 100), default=10, show_default=True)
-@click.option(
-    "--confirm-timeout",
-    type=click.IntRange(20, 3600),
-    default=60,
-    show_default=True,
-    help="Seconds a router waits for confirmation before rolling itself back.",
-)
+@confirm_timeout_option
 @click.option(
     "--canary",
     type=click.IntRange(0),
@@ -225,13 +227,7 @@ def push(
     default=None,
     help="Its SSH port now (default: the node's ssh.port; a factory router has 22).",
 )
-@click.option(
-    "--confirm-timeout",
-    type=click.IntRange(20, 3600),
-    default=60,
-    show_default=True,
-    help="Seconds the router waits for confirmation before rolling itself back.",
-)
+@confirm_timeout_option
 @click.option(
     "--accept-new-host-keys",
     is_flag=True,
