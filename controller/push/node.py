@@ -268,32 +268,59 @@ def _await_settled(
     target: SshTarget, known_hosts: KnownHosts, generation: int, backup: str, deadline: float
 ) -> str | None:
     """None once apply.sh reports the new generation settled; else why not. A failed
-    step (read from the apply log) rolls the router back at once when it is reachable."""
+    step (read from the apply log) rolls the router back at once when it is reachable.
+
+    Reading the outcome may go through a login that the old dropbear served (its
+    sessions survive a restart): that is fine for reading a file. What proves the new
+    config is the NEW login that _verify_and_confirm makes afterwards. One polling
+    connection is kept while it lasts: a key exchange a second costs more CPU than
+    the apply it waits for (50 lab routers on 2 cores)."""
     last = "SSH did not answer over the new path"
-    while time.monotonic() < deadline:
-        time.sleep(SETTLE_POLL_SECONDS)
-        try:
-            with connect(target, known_hosts) as ssh:
-                outcome = ssh.run(remote.APPLY_OUTCOME, timeout=20).stdout.decode(
-                    "utf-8", "replace"
-                )
-                state, _, rest_out = outcome.partition("--pending--")
-                pending, _, log = rest_out.partition("--log--")
-                word, _, rest = state.strip().partition(" ")
-                if pending.strip() != backup:
-                    # a reboot (power cut) restored the old config at boot, and wiped /tmp
-                    return (
-                        "the router stopped waiting for a confirmation (it rebooted or rolled back)"
-                    )
-                if word == "settled" and rest.strip() == str(generation):
-                    return None
-                if word == "failed":
+    ssh: Transport | None = None
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(SETTLE_POLL_SECONDS)
+            try:
+                if ssh is None:
+                    ssh = connect(target, known_hosts)
+                    ssh.open()
+                # short: a session whose address went away hangs rather than resets
+                outcome = ssh.run(remote.APPLY_OUTCOME, timeout=5).stdout
+            except TransportError as exc:
+                last = f"SSH over the new path failed: {_short(exc)}"
+                if ssh is not None:
+                    ssh.close()
+                ssh = None
+                continue
+            verdict = _settle_verdict(outcome.decode("utf-8", "replace"), generation, backup)
+            if verdict != STILL_APPLYING:
+                if verdict is not None and verdict.startswith(APPLY_FAILED):
                     ssh.run(remote.rollback_now(backup), timeout=20)
-                    return f"the apply failed on the router ({rest.strip()}): {_log_tail(log)}"
-                last = "the router is still applying the new config"
-        except TransportError as exc:
-            last = f"SSH over the new path failed: {_short(exc)}"
+                return verdict
+            last = verdict
+    finally:
+        if ssh is not None:
+            ssh.close()
     return last
+
+
+STILL_APPLYING = "the router is still applying the new config"
+APPLY_FAILED = "the apply failed on the router"
+
+
+def _settle_verdict(outcome: str, generation: int, backup: str) -> str | None:
+    """None when settled on `generation`; else STILL_APPLYING or a final reason."""
+    state, _, rest_out = outcome.partition("--pending--")
+    pending, _, log = rest_out.partition("--log--")
+    word, _, rest = state.strip().partition(" ")
+    if pending.strip() != backup:
+        # a reboot (power cut) restored the old config at boot, and wiped /tmp
+        return "the router stopped waiting for a confirmation (it rebooted or rolled back)"
+    if word == "settled" and rest.strip() == str(generation):
+        return None
+    if word == "failed":
+        return f"{APPLY_FAILED} ({rest.strip()}): {_log_tail(log)}"
+    return STILL_APPLYING
 
 
 def _short(exc: TransportError) -> str:

@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from controller.push import packages, remote
-from controller.push.node import RouterView, describe_rollback, parse_view
+from controller.push.node import (
+    APPLY_FAILED,
+    STILL_APPLYING,
+    RouterView,
+    _settle_verdict,
+    describe_rollback,
+    parse_view,
+)
 from controller.push.reconcile import settle
 from controller.push.state import NodeState
 from controller.render.tree import RenderedFile
@@ -207,3 +214,32 @@ def test_reconcile_applying_from_what_the_router_holds() -> None:
     outcome = settle(_state(), restored)
     assert outcome.status == "rolled_back" and outcome.generation == 3
     assert outcome.error is not None and "restored at boot" in outcome.error
+
+
+# --- what apply.sh reports, as the controller reads it
+
+
+def _outcome(state: str, pending: str, log: str = "") -> str:
+    return f"{state}\n--pending--\n{pending}\n--log--\n{log}"
+
+
+def test_settle_verdicts() -> None:
+    assert _settle_verdict(_outcome("settled 5", "gen-4.tar"), 5, "gen-4.tar") is None
+    assert _settle_verdict(_outcome("applying 5", "gen-4.tar"), 5, "gen-4.tar") == STILL_APPLYING
+    assert _settle_verdict(_outcome("", "gen-4.tar"), 5, "gen-4.tar") == STILL_APPLYING
+    # an older generation's outcome is not this push's
+    assert _settle_verdict(_outcome("settled 4", "gen-4.tar"), 5, "gen-4.tar") == STILL_APPLYING
+    failed = _settle_verdict(
+        _outcome(
+            "failed 5: ssh-listener",
+            "gen-4.tar",
+            "step reload_config exit 0\nnothing listens for SSH on the management address\n",
+        ),
+        5,
+        "gen-4.tar",
+    )
+    assert failed is not None and failed.startswith(APPLY_FAILED)
+    assert "ssh-listener" in failed and "nothing listens for SSH" in failed
+    # a power cut: the boot hook restored the old config and /tmp is empty
+    gone = _settle_verdict(_outcome("", ""), 5, "gen-4.tar")
+    assert gone is not None and "stopped waiting" in gone
