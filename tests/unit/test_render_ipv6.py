@@ -23,18 +23,7 @@ from controller.model.plan import ula_prefix
 from controller.model.schema import Addressing
 from controller.render.tree import RenderedFile, render_inventory
 from controller.render.xref import reference_problems
-from controller.uci import Package, Section, parse
-
-
-def _uci(files: list[RenderedFile], package: str) -> Package:
-    data = next(f.data for f in files if f.path == f"etc/config/{package}")
-    return parse(data.decode("utf-8"), package=package, source=package)
-
-
-def _named(pkg: Package, name: str) -> Section:
-    found = pkg.section(name)
-    assert found is not None, f"{pkg.name} has no section {name!r}"
-    return found
+from tests.unit.test_render import _named, _uci
 
 
 def _render(folder: Path) -> dict[str, list[RenderedFile]]:
