@@ -36,7 +36,7 @@ from lab.router import (
     AGENT_ARGV,
     boot,
     ensure_run_dir,
-    kill_namespace,
+    kill_namespaces,
     make_mount_namespace,
     prepare_files,
     remove_mount_namespace,
@@ -253,8 +253,7 @@ def down(paths: LabPaths | None = None) -> list[str]:
     require_root()
     removed: list[str] = []
     lab_ns = sorted(n for n in namespaces() if is_lab_namespace(n))
-    for netns in lab_ns:
-        kill_namespace(netns)
+    kill_namespaces(lab_ns)
     for handle in sorted(MOUNT_DIR.iterdir()) if MOUNT_DIR.is_dir() else []:
         remove_mount_namespace(handle.name)
         removed.append(f"mount namespace {handle.name}")

@@ -26,32 +26,59 @@ def lab() -> None:
     """The practice lab: the inventory's network in Linux network namespaces (root)."""
 
 
+DEFAULT_WAIT = 120
+
+
 @lab.command()
 @inventory_option
 @click.option(
     "--wait",
     "wait_seconds",
-    type=click.IntRange(0),
-    default=0,
+    type=click.IntRange(1),
+    default=DEFAULT_WAIT,
+    show_default=True,
     metavar="SECONDS",
-    help="Then wait until the NOC reaches every router (babel converged).",
+    help="Wait at most this long until the NOC reaches every router (babel converged).",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Return as soon as the lab is built, before babel has converged.",
 )
 @reports_errors
-def up(inventory_path: Path | None, wait_seconds: int) -> None:
-    """Build the lab (idempotent: builds whatever is missing)."""
+def up(inventory_path: Path | None, wait_seconds: int, no_wait: bool) -> None:
+    """Build the lab (idempotent: builds whatever is missing), then wait until the NOC
+    reaches every router, so a push right after finds them all."""
     from lab.build import up as build_up
     from lab.build import wait_reachable
 
     inv = _inventory(inventory_path)
     start = time.perf_counter()
     plan = build_up(inv)
-    if wait_seconds:
+    if not no_wait:
         converged = wait_reachable(inv, wait_seconds)
         click.echo(f"every router reachable from the NOC {converged:.1f} s after the build")
     click.echo(
         f"lab up: {len(plan.nodes)} routers, {len(plan.isps)} ISPs, exchange, internet, "
         f"NOC — {time.perf_counter() - start:.1f} s"
     )
+
+
+@lab.command()
+@inventory_option
+@reports_errors
+def keys(inventory_path: Path | None) -> None:
+    """Make the controller's SSH keys the example network logs in with, if missing
+    (.meshkeeper/lab/controller_ed25519 and controller_rsa, beside the inventory)."""
+    from controller.model.load import default_path
+
+    root = inventory_path or default_path()
+    paths = LabPaths.for_inventory(root if root.is_dir() else root.parent)
+    made = paths.make_controller_keys()
+    for key in made:
+        click.echo(f"made {key} and {key}.pub")
+    if not made:
+        click.echo(f"the lab's controller keys already exist in {paths.root}")
 
 
 @lab.command()

@@ -28,10 +28,11 @@ class LabPaths:
     def controller_key(self) -> Path:
         return self.root / "controller_ed25519"
 
-    def make_controller_keys(self) -> None:
+    def make_controller_keys(self) -> list[Path]:
         """The keys the example network logs in with (ed25519, and RSA for its 19.07
-        router), made when missing, as scripts/demo does for the shipped inventory."""
+        router), made when missing; returns the keys it made."""
         self.root.mkdir(parents=True, exist_ok=True)
+        made = []
         for key, kind in (
             (self.controller_key, ["-t", "ed25519"]),
             (self.root / "controller_rsa", ["-t", "rsa", "-b", "2048"]),
@@ -42,6 +43,8 @@ class LabPaths:
                     check=True,
                     capture_output=True,
                 )
+                made.append(key)
+        return made
 
     def node(self, name: str) -> NodePaths:
         return NodePaths(self.root / "nodes" / name)

@@ -256,15 +256,58 @@ def power_off(node: LabNode, paths: NodePaths) -> None:
 
 
 def kill_namespace(netns: str) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = pids_in(netns)
-        for pid in pids:
+    kill_namespaces([netns])
+
+
+def kill_namespaces(names: list[str]) -> None:
+    """Stop every process in these namespaces and return only once they are gone.
+
+    A process leaves its network namespace early in its exit (or by setns/unshare),
+    so an empty `ip netns pids` is not enough: each process seen is followed by pid
+    and start time until it no longer exists (a zombie holds nothing), else a
+    following `lab up` could meet its sockets and files.
+    """
+    seen: dict[int, str] = {}
+    for sig, patience in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
+        for netns in names:
+            for pid in pids_in(netns):
+                seen.setdefault(pid, _start_time(pid))
+        for pid in _alive(seen):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        for _ in range(40):
-            if not pids_in(netns):
+        deadline = time.monotonic() + patience
+        while time.monotonic() < deadline:
+            if not _alive(seen) and not any(pids_in(netns) for netns in names):
                 return
             time.sleep(0.05)
+    left = _alive(seen)
+    if left:
+        raise LabError(
+            f"processes {', '.join(map(str, left))} of {', '.join(names)} survived SIGKILL — "
+            "see `ps -o pid,stat,args -p PID`; run `meshkeeper lab down` again"
+        )
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of /proc/PID/stat: tells a process from a later one with its pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _alive(seen: dict[int, str]) -> list[int]:
+    alive = []
+    for pid, started in seen.items():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] not in ("Z", "X") and fields[19] == started:
+            alive.append(pid)
+    return sorted(alive)
 
 
 def remove_mount_namespace(name: str) -> None:

@@ -59,6 +59,14 @@ def test_down_cleans_up_after_a_crashed_up(lab: Lab) -> None:
     subprocess.run(["ip", "netns", "add", "mkn-crashed"], check=True)
     subprocess.run(["ip", "netns", "add", "mk-noc"], check=True)
     sleeper = subprocess.Popen(["ip", "netns", "exec", "mkn-crashed", "sleep", "600"])
+    # A process that leaves the namespace when told to stop and lives on (as an
+    # exiting process does for a moment): `down` must wait for it, not for the namespace.
+    escaper = subprocess.Popen(
+        [
+            *("ip", "netns", "exec", "mkn-crashed", "sh", "-c"),
+            'trap "exec unshare -n sleep 30" TERM; while :; do sleep 0.05; done',
+        ]
+    )
     handle = RUN_DIR / "mnt" / "crashed"
     handle.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["mount", "--bind", str(RUN_DIR), str(RUN_DIR)], check=True)
@@ -75,10 +83,12 @@ def test_down_cleans_up_after_a_crashed_up(lab: Lab) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert sleeper.wait(timeout=10) != 0  # killed with its namespace
+        assert escaper.poll() is not None, "lab down returned while a lab process lived on"
         assert not [n for n in namespaces() if is_lab_namespace(n)]
         assert not RUN_DIR.exists()
         assert "meshkeeper-lab" not in Path("/proc/self/mountinfo").read_text()
     finally:
-        if sleeper.poll() is None:
-            sleeper.kill()
-            sleeper.wait()
+        for process in (sleeper, escaper):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
