@@ -203,8 +203,8 @@ def measure(args: argparse.Namespace, address: str, base: Path) -> None:
     urls = [f"http://{address}:{AGENT_PORT}/metrics", f"http://{address}:{EXPORTER_PORT}/metrics"]
     try:
         wait_answering(netns, urls)
-        print(f"warm-up: {WARMUP_SECONDS} s at {args.rate}/s each", flush=True)
-        scrape(netns, args.rate, WARMUP_SECONDS, urls)
+        print(f"warm-up: {args.warmup} s at {args.rate}/s each", flush=True)
+        scrape(netns, args.rate, args.warmup, urls)
         figures = {
             agent.pid: Footprint("meshkeeper-agent"),
             exporter.pid: Footprint("prometheus-node-exporter"),
@@ -269,7 +269,11 @@ def main() -> None:
     parser.add_argument("--node", default="relay-water-tower")
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=10, help="scrapes per second, each target")
+    parser.add_argument("--smoke", action="store_true", help="a few seconds: does it run?")
     args = parser.parse_args()
+    args.warmup = WARMUP_SECONDS
+    if args.smoke:
+        args.seconds, args.rate, args.warmup = 3.0, 5.0, 2.0
     if os.geteuid() != 0:
         sys.exit("bench/agent.py builds the practice lab: run it as root")
     if not Path(NODE_EXPORTER).exists():

@@ -1,6 +1,6 @@
 """Benchmark: `meshkeeper check` of a generated 10,000-node inventory, whole process.
 
-    .venv/bin/python bench/check.py [--nodes 10000] [--runs 5]
+    .venv/bin/python bench/check.py [--nodes 10000] [--runs 5] [--smoke]
 
 Target (issue 2): under 3 s on a 2-core machine. Prints each run and the median.
 """
@@ -25,7 +25,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--nodes", type=int, default=10000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="100 nodes, 1 run: does it run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.nodes, args.runs = 100, 1
     meshkeeper = str(Path(sys.executable).with_name("meshkeeper"))
     with tempfile.TemporaryDirectory() as tmp:
         inv = Path(tmp) / "inventory"

@@ -1,6 +1,7 @@
 """Generate a large synthetic inventory (one directory) for the benchmarks.
 
     python bench/gen_network.py OUT_DIR --nodes 10000
+    python bench/gen_network.py --smoke      (20 nodes into a temporary directory)
 
 Nodes are spread over profiles like a real network (gateways every 100 nodes,
 relays, leaves with access points), linked as a tree with extra cross links.
@@ -9,11 +10,14 @@ relays, leaves with access points), linked as a tree with extra cross links.
 from __future__ import annotations
 
 import argparse
+import tempfile
+import time
 from pathlib import Path
 
 import yaml
 
-BENCH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchBenchBenchBenchBenchBenchBenchBench0 bench"
+# A well-formed ed25519 public key (its 32 key bytes are 0..31): nobody holds its private half.
+BENCH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAABAgMEBQYHCAkKCwwNDg8QERITFBUWFxgZGhscHR4f bench"
 RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
 
 
@@ -91,9 +95,19 @@ def write(out: Path, count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("out", type=Path)
+    parser.add_argument("out", type=Path, nargs="?")
     parser.add_argument("--nodes", type=int, default=10000)
+    parser.add_argument("--smoke", action="store_true", help="20 nodes into a temporary dir")
     args = parser.parse_args()
+    if args.smoke:
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            write(Path(tmp), 20)
+            size = sum(p.stat().st_size for p in Path(tmp).iterdir())
+            print(f"generated 20 nodes, {size} bytes, in {time.perf_counter() - start:.3f} s")
+        return
+    if args.out is None:
+        parser.error("OUT_DIR is required (or --smoke)")
     write(args.out, args.nodes)
 
 

@@ -1,6 +1,6 @@
 """The peer side of bench/render.py: netjsonconfig rendering one mesh node.
 
-    bench/.venv/bin/python bench/netjson_device.py [--runs 200]
+    bench/.venv/bin/python bench/netjson_device.py [--runs 200] [--smoke]
 
 Runs in the bench venv only (netjsonconfig is not a meshkeeper dependency).
 Prints one JSON object: median ms per device with validation (`render()`
@@ -276,7 +276,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--show", action="store_true", help="print the rendered UCI and exit")
+    parser.add_argument("--smoke", action="store_true", help="3 runs: does it run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.runs = 3
     config = device()
     output = render_once(config, validate=True)
     if args.show:

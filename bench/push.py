@@ -1,6 +1,9 @@
 """Benchmark: `meshkeeper push` to 50 lab routers against ansible-core, in the same run.
 
-    .venv/bin/python bench/push.py [--nodes 50] [--concurrency 10] [--no-ansible]
+    .venv/bin/python bench/push.py [--nodes 50] [--concurrency 10] [--no-ansible] [--smoke]
+
+--smoke: 3 routers, same steps and peer, in about a minute (`make test` runs it, so
+a bench that breaks fails CI); its figures say nothing about speed at scale.
 
 Root only: it builds the practice lab (`meshkeeper lab up`) from a generated
 network (bench/gen_network.py) in a private temporary directory, and always
@@ -393,7 +396,9 @@ def bench(base: Path, args: argparse.Namespace, figures: Figures, playbook: Path
     _checked([MESHKEEPER, "check", "-i", str(inv_path)])
 
     print(f"lab up: {args.nodes} routers ...", flush=True)
-    figures.lab_up_s, _ = _checked([MESHKEEPER, "lab", "up", "-i", str(inv_path)], timeout=900)
+    figures.lab_up_s, _ = _checked(
+        [MESHKEEPER, "lab", "up", "--no-wait", "-i", str(inv_path)], timeout=900
+    )
     print(f"  lab up: {figures.lab_up_s:.1f} s", flush=True)
     figures.converged_s = wait_converged(addresses, timeout=180)
     print(f"  every router reachable from the NOC {figures.converged_s:.1f} s later", flush=True)
@@ -428,7 +433,7 @@ def bench(base: Path, args: argparse.Namespace, figures: Figures, playbook: Path
     figures.ansible["unchanged"] = ansible_run(playbook, root, "nothing changed")
 
 
-def report(figures: Figures, args: argparse.Namespace) -> None:
+def report(figures: Figures, args: argparse.Namespace) -> list[str]:
     n = figures.nodes
     rows: list[tuple[str, str, str]] = []
 
@@ -533,6 +538,7 @@ def report(figures: Figures, args: argparse.Namespace) -> None:
         problems.append("ansible unchanged run changed hosts (expected none)")
     for problem in problems:
         print(f"PROBLEM: {problem}")
+    return problems
 
 
 def _terminate(signum: int, _frame: object) -> None:
@@ -544,7 +550,10 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=10, help="and ansible's forks")
     parser.add_argument("--no-ansible", action="store_true", help="meshkeeper only")
+    parser.add_argument("--smoke", action="store_true", help="3 routers: does the bench run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.nodes = 3
     if os.geteuid() != 0:
         sys.exit("bench/push.py builds the practice lab: run it as root")
     running = lab_namespaces()
@@ -572,9 +581,11 @@ def main() -> None:
                 shutil.rmtree(base, ignore_errors=True)
             else:
                 print(f"left {base} in place (lab down failed)")
-    report(figures, args)
+    problems = report(figures, args)
     if failed:
         sys.exit(f"bench stopped: {failed}")
+    if problems:
+        sys.exit(f"bench finished with {len(problems)} problem(s); see above")
 
 
 if __name__ == "__main__":

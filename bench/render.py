@@ -1,6 +1,9 @@
 """Benchmark: validate + render per node, against netjsonconfig in the same run.
 
-    .venv/bin/python bench/render.py [--nodes 1000] [--runs 5] [--profile]
+    .venv/bin/python bench/render.py [--nodes 1000] [--runs 5] [--profile] [--smoke]
+
+--smoke: 20 nodes, one run of each step, peer included, in seconds (`make test`
+runs it, so a bench that breaks fails CI); its figures are not the bench's.
 
 Targets (issue): validate + render under 1 ms per node, at least 20x faster
 than netjsonconfig (OpenWISP's renderer) rendering an equivalent device, and
@@ -34,6 +37,7 @@ from controller.model.inventory import Inventory
 from controller.model.load import load_inventory
 from controller.render.context import NodeContext, SecretCache
 from controller.render.tree import RenderedFile, render_inventory, render_node, write_tree
+from lab.paths import LabPaths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_network import write
@@ -42,9 +46,6 @@ BENCH = Path(__file__).resolve().parent
 EXAMPLE = BENCH.parent / "inventory"
 BENCH_VENV = BENCH / ".venv"
 PEER_SCRIPT = BENCH / "netjson_device.py"
-# The example's authorized_keys point at ../.meshkeeper/lab/controller_ed25519.pub,
-# made by `meshkeeper lab up`; the bench copy gets this fixed line instead.
-TEST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBenchBenchBenchBenchBenchBenchBenchBenchBe bench"
 PEER_NODE = "gw-market"  # the node bench/netjson_device.py mirrors
 
 # Output on tmpfs too: it separates our write path from this machine's disk.
@@ -147,12 +148,10 @@ def peer_figures(python: Path, runs: int) -> PeerFigures:
 
 
 def example_copy(tmp: Path) -> Path:
-    """The example inventory, with the lab's controller key stood in for."""
+    """The example inventory, with the lab's controller keys (made as `lab keys` does)."""
     inv = tmp / "example" / "inventory"
     shutil.copytree(EXAMPLE, inv)
-    key = inv.parent / ".meshkeeper" / "lab" / "controller_ed25519.pub"
-    key.parent.mkdir(parents=True)
-    key.write_text(TEST_KEY + "\n", encoding="utf-8")
+    LabPaths.for_inventory(inv).make_controller_keys()
     return inv
 
 
@@ -423,7 +422,10 @@ def main() -> None:
     parser.add_argument("--peer-runs", type=int, default=100, help="netjsonconfig renders timed")
     parser.add_argument("--process-runs", type=int, default=3, help="`meshkeeper render` runs")
     parser.add_argument("--profile", action="store_true", help="cProfile one render pass too")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: does the bench run?")
     args = parser.parse_args()
+    if args.smoke:
+        args.nodes, args.runs, args.peer_runs, args.process_runs = 20, 1, 3, 1
     python = ensure_bench_venv()
     with contextlib.ExitStack() as stack:
         # On disk where `meshkeeper render` writes by default: the project's build/.
