@@ -9,10 +9,8 @@ link does). Files holding a secret are written 0600.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 
 from controller.errors import InventoryError, Location, MeshkeeperError, Problem, SecretError
@@ -29,6 +27,7 @@ from controller.render import (
     wireless,
 )
 from controller.render.context import NodeContext, SecretCache
+from controller.render.output import MARKER, write_tree
 from controller.render.xref import check_references
 from controller.uci import Package, Section, emit
 
@@ -43,7 +42,6 @@ RENDERERS: tuple[ModuleType, ...] = (
     babeld,
     dropbear,
 )
-MARKER = ".meshkeeper-render"
 
 
 @dataclass(frozen=True)
@@ -118,74 +116,12 @@ def render_inventory(
     return out
 
 
-def write_tree(root: Path, rendered: dict[str, list[RenderedFile]], *, prune: bool) -> list[str]:
-    """Write each node's files under root/<node>/; rewrite only what changed.
-
-    Files a node no longer has are removed; with `prune` (a full render),
-    node directories of nodes no longer in the inventory too, but only in a
-    directory meshkeeper made (it holds the marker file). Returns the
-    changed paths.
-    """
-    root.mkdir(parents=True, exist_ok=True)
-    marker = root / MARKER
-    if not marker.exists():
-        if any(root.iterdir()):
-            raise MeshkeeperError(
-                f"{root} is not empty and was not made by meshkeeper render — "
-                "choose an empty or new directory with -o"
-            )
-        marker.write_text("files rendered by meshkeeper; safe to delete\n", encoding="utf-8")
-    changed: list[str] = []
-    for node, files in rendered.items():
-        base = root / node
-        wanted = {base / f.path for f in files}
-        for file in files:
-            if _write(base / file.path, file.data, file.mode):
-                changed.append(f"{node}/{file.path}")
-        for stale in sorted(p for p in _files(base) if p not in wanted):
-            stale.unlink()
-            changed.append(f"{node}/{stale.relative_to(base)} (removed)")
-    if prune:
-        for old in sorted(p for p in root.iterdir() if p.is_dir() and p.name not in rendered):
-            for path in sorted(old.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-            old.rmdir()
-            changed.append(f"{old.name}/ (removed)")
-    return changed
-
-
-def _files(base: Path) -> list[Path]:
-    out = []
-    for folder, _, names in os.walk(base):
-        out += [Path(folder, name) for name in names]
-    return out
-
-
-def _write(path: Path, data: bytes, mode: int) -> bool:
-    """Write `data` if it differs; a new file directly, a changed one by atomic rename."""
-    try:
-        same = path.read_bytes() == data and (path.stat().st_mode & 0o777) == mode
-    except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _create(path, data, mode)
-        return True
-    if same:
-        return False
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    _create(tmp, data, mode)
-    tmp.replace(path)
-    return True
-
-
-def _create(path: Path, data: bytes, mode: int) -> None:
-    # Created exclusively with its final mode: a secret is never readable by others,
-    # not even briefly (fchmod only when the umask took bits away).
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        if os.fstat(fd).st_mode & 0o777 != mode:
-            os.fchmod(fd, mode)
-        handle.write(data)
-
-
-__all__ = ["RENDERERS", "RenderedFile", "Section", "render_inventory", "render_node", "write_tree"]
+__all__ = [
+    "MARKER",
+    "RENDERERS",
+    "RenderedFile",
+    "Section",
+    "render_inventory",
+    "render_node",
+    "write_tree",
+]
