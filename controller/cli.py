@@ -162,7 +162,12 @@ def schema(output: Path | None) -> None:
     metavar="PATTERN",
     help="Only nodes matching this glob (repeatable).",
 )
-@click.option("--dry-run", is_flag=True, help="Render and show the order; touch no router.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Change no router: read each one (as `diff` does) and say what a push would "
+    "change there. Exit 1 when any router would change or could not be checked.",
+)
 @click.option("--concurrency", type=click.IntRange(1, 100), default=10, show_default=True)
 @confirm_timeout_option
 @click.option(
@@ -201,6 +206,12 @@ def push(
     options = PushOptions(
         limit, dry_run, concurrency, confirm_timeout, canary, accept_new_host_keys
     )
+    if dry_run:
+        results = run_push(inv, options)
+        click.echo(report.push_json(results) if as_json else report.dry_run_text(results), nl=False)
+        if any(r.result != "unchanged" for r in results):
+            sys.exit(1)
+        return
     live = None if as_json else report.LiveProgress()
     results = run_push(
         inv, options, progress=live.step if live else None, on_result=live.done if live else None
@@ -285,7 +296,8 @@ def adopt(
 @click.option("--accept-new-host-keys", is_flag=True)
 @reports_errors
 def diff(inventory_path: Path | None, limit: tuple[str, ...], accept_new_host_keys: bool) -> None:
-    """What a push would change on each router (secrets redacted). Exit 1 when any differs."""
+    """What a push would change on each router (secrets redacted). Exit 1 when any
+    differs (comment-only edits too: a push rewrites them) or cannot be read."""
     from controller.model.load import load_inventory
     from controller.push import report
     from controller.push.fetch import fetch_diffs
@@ -359,13 +371,20 @@ def monitoring_targets(inventory_path: Path | None, file_sd: bool) -> None:
 
 @monitoring.command("scrape")
 @inventory_option
-@click.option("--timeout", type=click.FloatRange(0.5, 30), default=3.0, show_default=True)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.5, 30),
+    default=5.0,
+    show_default=True,
+    help="Seconds each agent has for its whole answer (parsing included).",
+)
 @reports_errors
 def monitoring_scrape(inventory_path: Path | None, timeout: float) -> None:
     """Ask every agent once: answering? config generation? expected links down?
 
     Run it where the NOC is (in the lab: `meshkeeper lab exec noc -- ...`).
-    Exit 1 when an agent does not answer or sees an expected link down. TLS
+    Exit 1 when an agent does not answer, answers what no meshkeeper agent
+    would (one line each, escaped), or sees an expected link down. TLS
     agents are read without checking certificates (a look, not a record);
     agents behind a password only show that they answer.
     """

@@ -38,7 +38,7 @@ from controller.push.health import (
     agent_endpoint,
     agent_runs,
 )
-from controller.push.plan import NodeChange, expected_checksums, stage_archive
+from controller.push.plan import NodeChange, differences, expected_checksums, stage_archive
 from controller.transport import (
     KnownHosts,
     SshTarget,
@@ -48,6 +48,7 @@ from controller.transport import (
     connect,
 )
 from controller.transport import Timeout as TransportTimeout
+from controller.transport.errors import printable
 
 
 @dataclass
@@ -90,13 +91,9 @@ def parse_view(out: str) -> RouterView:
     rollbacks_text, _, rest = rest.partition("--packages--")
     packages_text, _, sums_text = rest.partition("--sums--")
     view = RouterView()
-    try:
-        applied = json.loads(applied_text.strip() or "{}")
-        view.generation = int(applied.get("generation", 0))
-        view.tree_hash = applied.get("hash")
-        view.files = sorted(applied.get("files", {}))
-    except (ValueError, AttributeError):
-        pass  # no (or a broken) record: treat as never pushed
+    record = _applied_record(applied_text)
+    if record is not None:  # no (or a broken) record: as never pushed
+        view.generation, view.tree_hash, view.files = record
     view.pending = pending_text.strip() or None
     view.neighbours = _neighbour_count(neighbours_text)
     view.apply_state = apply_text.strip()
@@ -109,12 +106,29 @@ def parse_view(out: str) -> RouterView:
     return view
 
 
+def _applied_record(text: str) -> tuple[int, str | None, list[str]] | None:
+    """generation, tree hash and files of applied.json, or None if it is not one."""
+    try:
+        applied = json.loads(text.strip() or "{}")
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(applied, dict):
+        return None
+    generation, tree, files = (applied.get(k) for k in ("generation", "hash", "files"))
+    generation = 0 if generation is None else generation
+    if not isinstance(generation, int) or isinstance(generation, bool):
+        return None
+    if not isinstance(tree, str | None) or not isinstance(files, dict | None):
+        return None
+    return generation, tree, sorted(files or {})
+
+
 def _neighbour_count(text: str) -> int | None:
     words = text.split()
     last = words[-1] if words else "none"
     if last == "none":  # nothing listens on babeld's local port: no babeld, no neighbours
         return 0
-    return int(last) if last.isdigit() else None
+    return int(last) if last.isdigit() and len(last) <= 6 else None
 
 
 def push_node(
@@ -211,9 +225,9 @@ def _refusal(change: NodeChange, before: RouterView) -> str | None:
 
 
 def in_sync(change: NodeChange, view: RouterView) -> bool:
-    """Same rendered tree applied and confirmed, and no hand edit since (sha256 per file)."""
-    wanted = {f.path: hashlib.sha256(f.data).hexdigest() for f in change.files}
-    return view.tree_hash == change.tree_hash and not view.pending and view.sums == wanted
+    """Same rendered tree applied and confirmed, and no hand edit since (sha256 per file):
+    the very test `diff` and `push --dry-run` use."""
+    return not differences(change, view)
 
 
 def _stage(ssh: Transport, node: str, archive: bytes) -> None:
@@ -431,7 +445,8 @@ ROLLBACK_CAUSES = {
 def describe_rollback(line: str) -> str:
     """One line of the router's rollbacks.log (`EPOCH CAUSE BACKUP`), for people."""
     parts = line.split()
-    if len(parts) != 3 or not parts[0].isdigit():
-        return line[:200]
+    if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) > 11:
+        return printable(line[:200])  # the router's words, never a terminal's command
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(int(parts[0])))
-    return f"{ROLLBACK_CAUSES.get(parts[1], parts[1])}, back to {parts[2]} at {when}"
+    cause = ROLLBACK_CAUSES.get(parts[1], parts[1])
+    return printable(f"{cause}, back to {parts[2][:100]} at {when}")

@@ -1,4 +1,6 @@
-"""What a push must deliver to each node: its rendered tree, hash and SSH target."""
+"""What a push must deliver to each node: its rendered tree, hash and SSH target;
+and the one test of whether a router already holds it (`differences`), which
+`diff`, `push --dry-run` and `push` all use."""
 
 from __future__ import annotations
 
@@ -8,11 +10,18 @@ import ipaddress
 import json
 import tarfile
 from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from controller.errors import MeshkeeperError
 from controller.model.inventory import Inventory
 from controller.push import remote
 from controller.render.tree import RenderedFile
 from controller.transport import SshTarget
+
+if TYPE_CHECKING:
+    from controller.push.node import RouterView
 
 
 @dataclass(frozen=True)
@@ -21,6 +30,56 @@ class NodeChange:
     files: tuple[RenderedFile, ...]
     tree_hash: str
     target: SshTarget
+
+
+def state_dir(inv: Inventory) -> Path:
+    return inv.root.resolve().parent / ".meshkeeper"
+
+
+def select(inv: Inventory, limit: tuple[str, ...]) -> list[str]:
+    if not limit:
+        return sorted(inv.nodes)
+    chosen = sorted(n for n in inv.nodes if any(fnmatch(n, p) for p in limit))
+    if not chosen:
+        raise MeshkeeperError(
+            f"--node/--limit {' '.join(limit)} matches no node — see `meshkeeper inventory show`"
+        )
+    return chosen
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One reason a push would rewrite a router."""
+
+    kind: str  # one of DIFFERENCE_KINDS
+    path: str | None = None  # the file concerned, if one
+
+
+DIFFERENCE_KINDS = (
+    "missing",  # a rendered file is not on the router
+    "bytes",  # a rendered file's bytes differ (sha256), meaning or comments alike
+    "unexpected",  # the router reports a file of ours the render does not have
+    "unconfirmed",  # a push is still waiting for its confirmation (rollback armed)
+    "record",  # applied.json records another tree (modes, removed files) or none
+)
+
+
+def differences(change: NodeChange, view: RouterView) -> list[Difference]:
+    """Why a push would rewrite this router; empty when it holds exactly this render,
+    byte for byte, applied and confirmed. The one test of "differs": `diff`,
+    `push --dry-run` and push's own check all ask it."""
+    wanted = {f.path: hashlib.sha256(f.data).hexdigest() for f in change.files}
+    found: list[Difference] = []
+    if view.pending:
+        found.append(Difference("unconfirmed"))
+    for path, digest in sorted(wanted.items()):
+        have = view.sums.get(path)
+        if have != digest:
+            found.append(Difference("missing" if have is None else "bytes", path))
+    found += [Difference("unexpected", p) for p in sorted(set(view.sums) - set(wanted))]
+    if view.tree_hash != change.tree_hash:
+        found.append(Difference("record"))
+    return found
 
 
 def tree_hash(files: tuple[RenderedFile, ...] | list[RenderedFile]) -> str:
@@ -62,7 +121,11 @@ def stage_archive(
     applied = {
         "generation": generation,
         "hash": change.tree_hash,
-        "files": {f.path: hashlib.sha256(f.data).hexdigest() for f in change.files},
+        # a file written 0600 holds a secret: its sha256 would confirm a guessed key
+        "files": {
+            f.path: None if f.mode & 0o077 == 0 else hashlib.sha256(f.data).hexdigest()
+            for f in change.files
+        },
     }
     control = {
         "meshkeeper/rollback.sh": (remote.ROLLBACK_SH.encode(), 0o755),
@@ -75,7 +138,7 @@ def stage_archive(
             "\n".join(sorted({*paths, *removed, "etc/meshkeeper/applied.json"})).encode() + b"\n",
             0o644,
         ),
-        "meshkeeper/applied.json": (json.dumps(applied, sort_keys=True).encode() + b"\n", 0o644),
+        "meshkeeper/applied.json": (json.dumps(applied, sort_keys=True).encode() + b"\n", 0o600),
     }
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:

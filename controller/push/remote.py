@@ -10,6 +10,16 @@ restores the backup when the marker is still there at boot, and a detached
 timer restores it (and reloads) when the controller does not confirm in time.
 OpenWISP's and LuCI's snapshots live on tmpfs and are lost by the reboot that
 needed them (../shared/FIELD-NOTES.md).
+
+Secrets stay protected at rest: the backups hold wireless keys and the
+agent's password hash, so everything these scripts create in /etc/meshkeeper
+and the staging directory in /tmp is made under umask 077 (/etc/meshkeeper
+and its backup directory 0700, backups 0600, applied.json 0600, and
+applied.json names files written 0600 without their sha256, which would
+confirm a guessed passphrase offline). Rendered files keep the modes the
+renderer gave them (tar and `cp -p` as root carry modes, not the umask). The
+umask is set only where files are made, never around the reloads: a service
+reloaded from here must not inherit it.
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ APPLY_STATE = "/tmp/meshkeeper-apply.state"  # "applying G", then "settled G" or
 ROLLBACKS = f"{META}/rollbacks.log"  # on flash: the boot hook runs before logd (S11 < S12)
 AGENT_INIT = "/etc/init.d/meshkeeper-agent"
 KEEP_BACKUPS = 3
+FETCH_LIMIT = 1024 * 1024  # bytes: a larger file on the router is not fetched for `diff`
+APPLIED_LIMIT = 64 * 1024  # bytes: a larger applied.json is no record of ours
 BABEL_PORT_HEX = "8163"  # babeld's local port 33123 (controller/render/context.py)
 
 ROLLBACK_SH = r"""#!/bin/sh
@@ -41,9 +53,13 @@ M=/etc/meshkeeper
 PIDS=/tmp/meshkeeper-rollback.pid
 record() {
     # On flash, read by the controller: at boot this runs before logd (S11 < S12),
-    # so a message to logread would be lost.
-    echo "$(date +%s) $1 $2" >> "$M/rollbacks.log"
-    tail -n 20 "$M/rollbacks.log" > "$M/rollbacks.log.tmp" && mv "$M/rollbacks.log.tmp" "$M/rollbacks.log"
+    # so a message to logread would be lost. umask in a subshell: the reload after
+    # this must not hand it to the services it restarts.
+    (
+        umask 077
+        echo "$(date +%s) $1 $2" >> "$M/rollbacks.log"
+        tail -n 20 "$M/rollbacks.log" > "$M/rollbacks.log.tmp" && mv "$M/rollbacks.log.tmp" "$M/rollbacks.log"
+    )
     logger -t meshkeeper "rolled back to $2 ($1)" 2>/dev/null
 }
 restore() {
@@ -253,7 +269,8 @@ def inspect(paths: list[str], *, packages: bool = False) -> str:
     outcome of the last apply, rollbacks it did by itself, the sha256 of the files
     meshkeeper manages (so hand edits are seen), and optionally installed packages."""
     return (
-        f"cat {APPLIED} 2>/dev/null; echo; echo '--pending--'; cat {PENDING} 2>/dev/null; echo;"
+        f"[ -f {APPLIED} ] && [ $(wc -c < {APPLIED}) -le {APPLIED_LIMIT} ] && cat {APPLIED};"
+        f" echo; echo '--pending--'; cat {PENDING} 2>/dev/null; echo;"
         f" echo '--neighbours--'; {NEIGHBOURS};"
         f" echo '--apply--'; cat {APPLY_STATE} 2>/dev/null;"
         f" echo '--rollbacks--'; tail -n 5 {ROLLBACKS} 2>/dev/null;"
@@ -263,11 +280,20 @@ def inspect(paths: list[str], *, packages: bool = False) -> str:
 
 
 def fetch(paths: list[str]) -> str:
-    """A tar stream of the managed files that exist on the router."""
-    return f'cd / && tar -c -f - $(for f in {" ".join(paths)}; do [ -f "$f" ] && echo "$f"; done)'
+    """A tar stream of the managed files that exist on the router, each at most
+    FETCH_LIMIT bytes (a larger one is left out: `diff` says it was not compared)."""
+    return (
+        f"cd / && tar -c -f - $(for f in {' '.join(paths)}; do"
+        f' [ -f "$f" ] && [ $(wc -c < "$f") -le {FETCH_LIMIT} ] && echo "$f"; done)'
+    )
 
 
-PREPARE = f"rm -rf {STAGE} && mkdir -p {STAGE} {BACKUPS} && tar -x -C {STAGE}"
+# The staging directory holds the new secrets until the install: made 0700 under
+# umask 077, as are /etc/meshkeeper and its backups (from before they were).
+PREPARE = (
+    f"umask 077; rm -rf {STAGE} && mkdir -p {STAGE} {BACKUPS} && "
+    f"chmod 700 {STAGE} {META} {BACKUPS} && tar -x -C {STAGE}"
+)
 CHECKSUMS = f"cd {STAGE} && find . -type f | sort | xargs sha256sum"
 
 
@@ -278,7 +304,8 @@ def install_tools(backup: str) -> str:
     the files the push adds, so a rollback removes them again.
     """
     return (
-        f"set -e; cd /; "
+        f"set -e; umask 077; cd /; "
+        f"chmod 700 {META} {BACKUPS}; chmod -R go-rwx {BACKUPS}; "
         f"cp {STAGE}/meshkeeper/rollback.sh {ROLLBACK}.new && chmod 755 {ROLLBACK}.new && "
         f"mv {ROLLBACK}.new {ROLLBACK}; "
         f"cp {STAGE}/meshkeeper/apply.sh {APPLY}.new && chmod 755 {APPLY}.new && "
@@ -298,17 +325,18 @@ def install_tools(backup: str) -> str:
 def arm(backup: str, seconds: int) -> str:
     """Mark the push pending on flash and start the detached rollback timer."""
     return (
-        f"echo {backup} > {PENDING}.tmp && mv {PENDING}.tmp {PENDING} && sync && "
+        f"( umask 077 && echo {backup} > {PENDING}.tmp ) && mv {PENDING}.tmp {PENDING} && sync && "
         f"( trap '' HUP; {ROLLBACK} timer {int(seconds)} {backup} </dev/null >/dev/null 2>&1 & )"
     )
 
 
 INSTALL = (
-    "set -e; cd /; "
+    "set -e; umask 077; cd /; "
     f"for f in $(cat {STAGE}/meshkeeper/files); do "
     f'cp -p "{STAGE}/$f" "/$f.mk-new" && mv "/$f.mk-new" "/$f"; done; '
     f'for f in $(cat {STAGE}/meshkeeper/remove); do rm -f "/$f"; done; '
-    f"cp {STAGE}/meshkeeper/applied.json {APPLIED}.new && mv {APPLIED}.new {APPLIED}; sync"
+    f"cp {STAGE}/meshkeeper/applied.json {APPLIED}.new && chmod 600 {APPLIED}.new && "
+    f"mv {APPLIED}.new {APPLIED}; sync"
 )
 
 

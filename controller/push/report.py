@@ -5,13 +5,26 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from controller.push.diff import NodeDiff
-from controller.push.node import NodeResult
-from controller.push.state import NodeState
 from controller.tables import table
+from controller.transport.errors import printable
+
+if TYPE_CHECKING:
+    from controller.push.diff import NodeDiff
+    from controller.push.node import NodeResult
+    from controller.push.state import NodeState
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """Text from a router or an agent, safe to print on one line: control characters
+    (C0, DEL, C1, ESC), bidi overrides and other invisible characters escaped
+    (`\\x1b`, `\\u202e`), so none reaches the terminal; cut to `limit` characters."""
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 COLOURS = {
     "applied": "green",
@@ -21,6 +34,7 @@ COLOURS = {
     "failed": "red",
     "skipped": "yellow",
     "would push": "cyan",
+    "not checked": "red",
 }
 
 
@@ -38,7 +52,8 @@ class LiveProgress:
     def done(self, result: NodeResult) -> None:
         with self._lock:
             colour = COLOURS.get(result.result, "white")
-            extra = f" — {' '.join(result.error.split())}" if result.error else ""
+            # an error may carry the router's words (its apply log, its rollback record)
+            extra = f" — {shown(' '.join(result.error.split()), LINE)}" if result.error else ""
             click.echo(
                 f"  {time.monotonic() - self._start:6.1f}s  {result.node:<20} "
                 + click.style(result.result, fg=colour)
@@ -65,16 +80,45 @@ def push_json(results: list[NodeResult]) -> str:
     return json.dumps([r.__dict__ for r in results], indent=2) + "\n"
 
 
+SYMBOLS = {"+": "green", "-": "red", "~": "yellow", "!": "red"}
+LINE = 1000  # characters of one line about a router: its words are escaped and cut
+
+
 def diff_text(diffs: list[NodeDiff], errors: dict[str, str]) -> str:
+    """Each router's differences, or `in sync`, or why it was not compared: what the
+    routers said is escaped and cut, one line per item."""
     out = []
-    symbols = {"+": "green", "-": "red", "~": "yellow", "!": "red"}
     for diff in diffs:
         if diff.in_sync:
             out.append(f"{diff.node}: in sync")
             continue
         out.append(click.style(diff.node, bold=True))
-        out += [click.style(f"  {kind} {text}", fg=symbols[kind]) for kind, text in diff.lines]
-    out += [click.style(f"{node}: {error}", fg="red") for node, error in sorted(errors.items())]
+        out += [_diff_line(kind, text) for kind, text in diff.lines]
+    out += [
+        click.style(f"{node}: {shown(error, LINE)}", fg="red")
+        for node, error in sorted(errors.items())
+    ]
+    return "\n".join(out) + "\n"
+
+
+def _diff_line(kind: str, text: str) -> str:
+    return click.style(f"  {kind} {shown(text, LINE)}", fg=SYMBOLS.get(kind, "red"))
+
+
+def dry_run_text(results: list[NodeResult]) -> str:
+    """`push --dry-run`: per router, what a push would change (the lines `diff`
+    shows), that it is in sync, or that it was not checked and why."""
+    out = ["dry run: no router was changed"]
+    for r in results:
+        colour = COLOURS.get(r.result, "white")
+        if r.result == "would push":
+            out.append(click.style(f"{r.node}: would push", fg=colour, bold=True))
+            out += [_diff_line(*line.split(" ", 1)) for line in r.changed]
+        elif r.result == "unchanged":
+            out.append(click.style(f"{r.node}: unchanged (in sync)", fg=colour))
+        else:
+            why = shown(r.error or "", LINE)
+            out.append(click.style(f"{r.node}: {r.result} — {why}", fg=colour))
     return "\n".join(out) + "\n"
 
 
@@ -97,7 +141,7 @@ def status_table(states: list[NodeState], nodes: list[str]) -> str:
                 str(s.generation),
                 applied,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated)),
-                (s.last_error or "-")[:60],
+                shown(s.last_error or "-", 60),
             )
         )
     return table(rows)

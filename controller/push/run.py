@@ -15,14 +15,16 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from pathlib import Path
 
 from controller.errors import MeshkeeperError
 from controller.model.inventory import Inventory
-from controller.push.node import NodeResult, Progress, in_sync, inspect, push_node
+from controller.push.fetch import compare
+from controller.push.node import NodeResult, Progress, inspect, push_node
 from controller.push.order import cut_off, waves
-from controller.push.plan import NodeChange, target_for, tree_hash
+from controller.push.plan import NodeChange, differences, target_for, tree_hash
+from controller.push.plan import select as select
+from controller.push.plan import state_dir as state_dir
 from controller.push.reconcile import reconcile_applying
 from controller.push.state import StateStore
 from controller.render.tree import render_inventory
@@ -39,10 +41,6 @@ class PushOptions:
     confirm_timeout: int = 60
     canary: int = 0
     accept_new: bool = False
-
-
-def state_dir(inv: Inventory) -> Path:
-    return inv.root.resolve().parent / ".meshkeeper"
 
 
 @contextmanager
@@ -69,17 +67,6 @@ def push_lock(folder: Path) -> Iterator[None]:
             handle.truncate(0)
 
 
-def select(inv: Inventory, limit: tuple[str, ...]) -> list[str]:
-    if not limit:
-        return sorted(inv.nodes)
-    chosen = sorted(n for n in inv.nodes if any(fnmatch(n, p) for p in limit))
-    if not chosen:
-        raise MeshkeeperError(
-            f"--node/--limit {' '.join(limit)} matches no node — see `meshkeeper inventory show`"
-        )
-    return chosen
-
-
 def push(
     inv: Inventory,
     options: PushOptions,
@@ -95,9 +82,9 @@ def push(
             files = tuple(rendered[name])
             changes[name] = NodeChange(name, files, tree_hash(files), target_for(inv, name))
             store.set_rendered(name, changes[name].tree_hash)
-        if options.dry_run:
-            return [NodeResult(n, "would push") for n in nodes]
         known_hosts = KnownHosts(folder / "known_hosts")
+        if options.dry_run:
+            return dry_run(changes, known_hosts, options)
         reconcile_applying(store, {n: c.target for n, c in changes.items()}, known_hosts)
         adjacency = inv.neighbours()
         results: list[NodeResult] = []
@@ -218,11 +205,33 @@ def _carry_host_key(
         known_hosts.add(planned.host, planned.port, keys[0])
 
 
+def dry_run(
+    changes: dict[str, NodeChange], known_hosts: KnownHosts, options: PushOptions
+) -> list[NodeResult]:
+    """Per router, what a push would change, read as `diff` reads it (touching
+    nothing): `would push` with the changes, `unchanged`, or `not checked` and why
+    (a router not reached is said to be, never guessed at)."""
+    diffs, errors = compare(
+        changes, known_hosts, accept_new=options.accept_new, concurrency=options.concurrency
+    )
+    results = [
+        NodeResult(d.node, "unchanged", d.generation)
+        if d.in_sync
+        else NodeResult(
+            d.node, "would push", d.generation, changed=[f"{k} {t}" for k, t in d.lines]
+        )
+        for d in diffs
+    ]
+    results += [NodeResult(n, "not checked", error=why) for n, why in errors.items()]
+    return sorted(results, key=lambda r: r.node)
+
+
 def _check_all(
     changes: dict[str, NodeChange], known_hosts: KnownHosts, options: PushOptions
 ) -> list[NodeResult | None]:
-    """`unchanged` for routers already on their rendered tree; `pending` for the rest
-    (unreachable ones too: their push reports why, in order)."""
+    """`unchanged` for routers already on their rendered tree (`plan.differences`
+    finds nothing, as `diff` would say); `pending` for the rest (unreachable ones
+    too: their push reports why, in order)."""
 
     def one(name: str) -> NodeResult:
         change = changes[name]
@@ -230,9 +239,9 @@ def _check_all(
         try:
             with connect(change.target, known_hosts, accept_new=options.accept_new) as ssh:
                 view = inspect(ssh, [f.path for f in change.files])
-        except TransportError:
+        except Exception:  # noqa: BLE001 - unreachable, or an odd answer: its push reports why
             return NodeResult(name, "pending")
-        if in_sync(change, view):
+        if not differences(change, view):
             return NodeResult(name, "unchanged", view.generation, time.monotonic() - start)
         return NodeResult(name, "pending")
 

@@ -14,7 +14,9 @@
 
 Every message names the node and says what to do next. None carries a secret:
 key *paths* appear, key material never does, and commands are fixed strings
-chosen by the code (values travel as stdin bytes, see base.py).
+chosen by the code (values travel as stdin bytes, see base.py). What the
+router or the SSH library said (stderr, reasons) is escaped with `printable`:
+a router cannot write to the operator's terminal through an error message.
 """
 
 from __future__ import annotations
@@ -27,6 +29,15 @@ from controller.errors import MeshkeeperError
 
 #: How much of a failing command's stderr a message keeps (the end says why).
 STDERR_TAIL_BYTES = 400
+
+
+def printable(text: str) -> str:
+    """`text` (a router's words) with every character a terminal would act on or hide
+    (C0 and C1 controls, ESC, DEL, bidi overrides, line separators) escaped as
+    Python writes it (`\\x1b`, `\\u202e`): one visible line, whatever was sent."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class TransportError(MeshkeeperError):
@@ -42,7 +53,7 @@ class Unreachable(TransportError):
 
     def __init__(self, node: str, address: str, reason: str) -> None:
         self.address = address
-        self.reason = reason
+        self.reason = reason = printable(reason)
         super().__init__(
             node,
             f"cannot reach SSH at {address} ({reason}) — check that the router is "
@@ -199,7 +210,7 @@ class RemoteCommandFailed(TransportError):
         self.command = command
         self.exit_status = exit_status
         self.stderr_tail = stderr[-STDERR_TAIL_BYTES:]
-        tail = self.stderr_tail.decode("utf-8", "replace").strip() or "(no stderr)"
+        tail = printable(self.stderr_tail.decode("utf-8", "replace").strip()) or "(no stderr)"
         status = "was killed (no exit status)" if exit_status < 0 else f"exited {exit_status}"
         super().__init__(
             node,
@@ -212,7 +223,7 @@ class SessionFailed(TransportError):
     """Any other SSH failure, with the library's own words."""
 
     def __init__(self, node: str, what: str) -> None:
-        self.what = what
+        self.what = what = printable(what)
         super().__init__(
             node,
             f"SSH session failed: {what} — retry; if it persists, run "

@@ -17,7 +17,12 @@ So SHA-1 is an explicit, per-node opt-in (`ssh.legacy_rsa: true`), never a
 silent fallback: without it the paramiko transport stops with
 LegacyAlgorithmRequired and says how to opt in.
 
-How. argv lists only (no shell on our side); `-F /dev/null` so neither the
+How. argv lists only (no shell on our side): the login and host go as the
+values of `-l` and `-p` and after `--`, so even a value starting with `-`
+is never read as an option. Every `-o` value is written as ssh_config reads
+it (`option_value`): double-quoted when it holds spaces or quotes, `%` doubled
+where ssh expands %-tokens, and a `${` (which ssh would expand from the
+environment, with no way to escape it) refused. `-F /dev/null` so neither the
 user's nor the system's ssh_config can change anything; one multiplexed
 connection per node (ControlMaster, socket in a private 0700 temporary
 directory, ControlPersist so a crashed controller leaves no master behind for
@@ -71,6 +76,50 @@ _UNREACHABLE = (
     "Connection closed by",
     "kex_exchange_identification",
 )
+
+
+#: ssh_config keywords whose values ssh expands %-tokens in (ssh_config(5), TOKENS),
+#: and those it expands ${VARIABLE}s in (ENVIRONMENT VARIABLES).
+EXPANDS_TOKENS = frozenset(
+    {
+        "CertificateFile",
+        "ControlPath",
+        "IdentityAgent",
+        "IdentityFile",
+        "KnownHostsCommand",
+        "LocalForward",
+        "RemoteCommand",
+        "RemoteForward",
+        "UserKnownHostsFile",
+    }
+)
+EXPANDS_VARIABLES = frozenset(
+    {
+        "CertificateFile",
+        "ControlPath",
+        "IdentityAgent",
+        "IdentityFile",
+        "KnownHostsCommand",
+        "UserKnownHostsFile",
+    }
+)
+_NEEDS_QUOTES = re.compile(r"""[\s"'\\#]""")
+
+
+def option_value(name: str, value: str) -> str:
+    """`NAME=VALUE` for `ssh -o`, written so that ssh reads back exactly `value`."""
+    if any(c in value for c in "\n\r\0"):
+        raise ValueError(f"{name} {value!r}: ssh cannot take a line break or NUL in it")
+    if name in EXPANDS_VARIABLES and "${" in value:
+        raise ValueError(
+            f"{name} {value!r}: ssh would expand the `${{...}}` in it from the environment "
+            "(it cannot be escaped) — rename the directory or file"
+        )
+    if name in EXPANDS_TOKENS:
+        value = value.replace("%", "%%")
+    if not value or _NEEDS_QUOTES.search(value):
+        value = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name}={value}"
 
 
 class OpenSshTransport(TransportBase):
@@ -129,7 +178,8 @@ class OpenSshTransport(TransportBase):
         if self._dir is None:
             return
         if self._control_path.exists():
-            stop = ["-F", "/dev/null", "-o", f"ControlPath={self._control_path}", "-O", "exit"]
+            control = option_value("ControlPath", str(self._control_path))
+            stop = ["-F", "/dev/null", "-o", control, "-O", "exit"]
             subprocess.run(  # noqa: S603 - argv list, fixed options
                 [self._ssh, *stop, "--", self.target.host],
                 stdin=subprocess.DEVNULL,
@@ -173,9 +223,12 @@ class OpenSshTransport(TransportBase):
         """The whole ssh command line. ssh keeps the first value of an option,
         so the overrides are merged into one dict, not appended."""
         target = self.target
-        argv = [self._ssh, "-F", "/dev/null", "-T", "-i", str(target.key_file)]
+        argv = [self._ssh, "-F", "/dev/null", "-T"]
         for name, value in {**self._options(), **overrides}.items():
-            argv += ["-o", f"{name}={value}"]
+            try:
+                argv += ["-o", option_value(name, value)]
+            except ValueError as exc:
+                raise SessionFailed(target.node, str(exc)) from None
         argv += [*flags, "-p", str(target.port), "-l", target.user, "--", target.host]
         # The command is one argument: ssh sends it as the remote command string.
         return argv if command is None else [*argv, command]
@@ -187,6 +240,7 @@ class OpenSshTransport(TransportBase):
         strict = "accept-new" if self.accept_new and not pinned else "yes"
         return {
             "BatchMode": "yes",
+            "IdentityFile": str(target.key_file.absolute()),  # absolute: no `~` expansion
             "IdentitiesOnly": "yes",
             "IdentityAgent": "none",
             "PasswordAuthentication": "no",
@@ -194,7 +248,7 @@ class OpenSshTransport(TransportBase):
             "PreferredAuthentications": "publickey",
             "HostKeyAlgorithms": "ssh-rsa,rsa-sha2-512,rsa-sha2-256",
             "PubkeyAcceptedAlgorithms": "^ssh-rsa",
-            "UserKnownHostsFile": str(known),
+            "UserKnownHostsFile": str(known.absolute()),
             "GlobalKnownHostsFile": "/dev/null",
             "StrictHostKeyChecking": strict,
             "UpdateHostKeys": "no",
@@ -204,7 +258,7 @@ class OpenSshTransport(TransportBase):
             "ServerAliveInterval": str(self.keepalive),
             "ServerAliveCountMax": "3",
             "ControlMaster": "auto",
-            "ControlPath": str(self._control_path),
+            "ControlPath": str(self._control_path.absolute()),
             "ControlPersist": str(self.control_persist),
             "ClearAllForwardings": "yes",
             "LogLevel": "ERROR",

@@ -72,7 +72,31 @@ def test_rollback_records_and_apply_state_are_read() -> None:
         "restored at boot: a push was still unconfirmed when it powered up, "
         "back to gen-4.tar at 2025-12-03 10:16:40 UTC"
     )
-    assert describe_rollback("garbage\x1b[2J") == "garbage\x1b[2J"[:200]
+    assert describe_rollback("garbage\x1b[2J") == "garbage\\x1b[2J"
+    assert describe_rollback(f"{'9' * 5000} timer gen-1.tar").startswith("9999")
+    assert describe_rollback("1 timer gen-\u202e1.tar").endswith(
+        "gen-\\u202e1.tar at 1970-01-01 00:00:01 UTC"
+    )
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        '{"generation": 1e400, "hash": "abc"}',
+        '{"generation": [1], "hash": "abc"}',
+        '{"generation": 2, "files": 5}',
+        '{"generation": 2, "hash": ["abc"]}',
+        '{"generation": ' + "9" * 5000 + "}",
+        "[" * 100_000,
+        "[]",
+        "null",
+        '{"generation": 2, "files": {"etc/config/system": null}',
+    ],
+)
+def test_a_broken_applied_record_reads_as_never_pushed(record: str) -> None:
+    view = parse_view(_view(applied=record, neighbours="2"))
+    assert view.generation == 0 and view.tree_hash is None and view.files == []
+    assert view.neighbours == 2  # the rest of what the router said is still read
 
 
 # --- the neighbour count as the router runs it, against a babeld-like local socket

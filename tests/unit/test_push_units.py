@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import tarfile
 from pathlib import Path
 
@@ -11,9 +13,12 @@ import pytest
 from controller.errors import MeshkeeperError
 from controller.model.load import load_inventory
 from controller.push.diff import diff_node
+from controller.push.node import RouterView
 from controller.push.order import cut_off, depths, waves
 from controller.push.plan import (
+    Difference,
     NodeChange,
+    differences,
     expected_checksums,
     stage_archive,
     target_for,
@@ -159,3 +164,36 @@ def test_select_by_glob(example_copy: Path) -> None:
 def test_render_inventory_for_push_is_complete(example_copy: Path) -> None:
     files = render_inventory(load_inventory(example_copy))["gw-market"]
     assert {f.path for f in files} >= {"etc/config/network", "etc/meshkeeper/agent.json"}
+
+
+_NET = "etc/config/network"
+
+
+def test_differences_is_the_one_test_of_in_sync(example_copy: Path) -> None:
+    inv = load_inventory(example_copy)
+    files = tuple(_files())
+    change = NodeChange("n", files, tree_hash(files), target_for(inv, "gw-market"))
+    sums = {f.path: hashlib.sha256(f.data).hexdigest() for f in files}
+    held = RouterView(generation=3, tree_hash=change.tree_hash, sums=dict(sums))
+    assert differences(change, held) == []
+    edited = RouterView(tree_hash=change.tree_hash, sums={**sums, _NET: "0"})
+    assert differences(change, edited) == [Difference("bytes", _NET)]
+    gone = RouterView(tree_hash=change.tree_hash, sums={_NET: sums[_NET]})
+    assert differences(change, gone) == [Difference("missing", "etc/config/wireless")]
+    waiting = RouterView(tree_hash=change.tree_hash, sums=dict(sums), pending="gen-2.tar")
+    assert differences(change, waiting) == [Difference("unconfirmed")]
+    other = RouterView(tree_hash="another render", sums=dict(sums))
+    assert differences(change, other) == [Difference("record")]
+
+
+def test_applied_json_names_secret_files_without_their_hash(example_copy: Path) -> None:
+    inv = load_inventory(example_copy)
+    change = NodeChange("n", tuple(_files()), tree_hash(_files()), target_for(inv, "gw-market"))
+    archive = stage_archive(change, 2, previously=[], listen=change.target)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        member = tar.getmember("meshkeeper/applied.json")
+        record = json.loads(tar.extractfile(member).read())  # type: ignore[union-attr]
+    assert member.mode == 0o600
+    assert record["files"]["etc/config/wireless"] is None  # written 0600: holds a secret
+    assert record["files"][_NET] == hashlib.sha256(b"config interface 'lan'\n").hexdigest()
+    assert record["hash"] == change.tree_hash
