@@ -12,8 +12,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from controller.errors import Location, Problem
-from controller.model.schema import Node
-from controller.model.sources import Path, dotted
+from controller.model.schema import EMAIL, Node
+from controller.model.sources import Path, dotted, shown
 
 # Field names whose input must never be echoed: the operator may have pasted a secret.
 _SENSITIVE = frozenset({"key", "password", "webhook", "secret"})
@@ -26,10 +26,11 @@ _PATTERNS = {
     r"^[A-Za-z0-9_.@-]{1,15}$": "a Linux device name of at most 15 characters (eth0, lan1, wan)",
     r"^[a-z0-9][a-z0-9_.-]{0,62}$": "a short lowercase name (letters, digits, . _ -)",
     r"^[A-Za-z0-9.-]{1,253}$": "a DNS name such as example.org",
-    r"^[^@\s]+@[^@\s]+$": "an e-mail address",
+    EMAIL: "an e-mail address",
 }
 
 Locator = Callable[[Path], tuple[Location, Path]]
+_LONGEST_NAME = 253  # a DNS name; nothing longer is a typo of a known name
 
 
 def validation_problems(
@@ -56,10 +57,11 @@ def _clean_loc(err: ErrorDetails, data: Any) -> Path:
     current: Any = data
     for index, step in enumerate(loc):
         last = index == len(loc) - 1
-        if (isinstance(current, dict) and step in current) or (
-            isinstance(current, list) and isinstance(step, int) and 0 <= step < len(current)
-        ):
-            current = current[step]  # type: ignore[index]
+        if isinstance(current, dict) and step in current:
+            current = current[step]
+            step = str(step)  # `1:` under nodes is a key, not the list index [1]
+        elif isinstance(current, list) and isinstance(step, int) and 0 <= step < len(current):
+            current = current[step]
         elif last and err["type"] == "missing":
             pass
         else:
@@ -83,12 +85,12 @@ def _describe(err: ErrorDetails, model: type[BaseModel], loc: Path) -> tuple[str
         return what, todo or "fix the value"
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
-        shown = f"{value!r} is" if safe else "is"
-        return f"{shown} not one of: {expected}", "use one of these values"
+        quoted = f"{shown(value)} is" if safe else "is"
+        return f"{quoted} not one of: {expected}", "use one of these values"
     if kind == "string_pattern_mismatch":
         pattern = str(ctx.get("pattern", ""))
-        shown = f"{value!r} is" if safe else "is"
-        return f"{shown} not {_PATTERNS.get(pattern, 'of the expected form')}", "correct the value"
+        quoted = f"{shown(value)} is" if safe else "is"
+        return f"{quoted} not {_PATTERNS.get(pattern, 'of the expected form')}", "correct the value"
     simple = _SIMPLE.get(kind)
     if simple is not None:
         return simple[0].format(**ctx, type=type(value).__name__), simple[1]
@@ -113,6 +115,7 @@ _SIMPLE = {
     "greater_than_equal": ("must be at least {ge}", "raise the value"),
     "less_than_equal": ("must be at most {le}", "lower the value"),
     "string_too_short": ("is empty", "give it a value"),
+    "string_too_long": ("is longer than {max_length} characters", "shorten it"),
     "union_tag_invalid": ("is not a known kind", "use one of the documented forms"),
 }
 
@@ -161,7 +164,7 @@ def _unwrap_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _suggest(name: str, allowed: list[str]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1)
+    close = difflib.get_close_matches(name, allowed, n=1) if len(name) <= _LONGEST_NAME else []
     if close:
         return f"did you mean {close[0]!r}?"
     if allowed:
@@ -176,10 +179,11 @@ def one_of(name: str, known: Iterable[str], what: str, *, suggest: bool = True) 
     """
     choices = sorted(known)
     lowered = {choice.lower(): choice for choice in choices}
+    suggest = suggest and len(name) <= _LONGEST_NAME  # difflib is quadratic: no megabyte names
     close = difflib.get_close_matches(name.lower(), lowered, n=1, cutoff=0.75) if suggest else []
     if close:
         return f"did you mean {lowered[close[0]]!r}?"
     if not choices:
         return f"define {what} first"
-    shown = ", ".join(choices[:8]) + (", ..." if len(choices) > 8 else "")
-    return f"use one of: {shown}"
+    listed = ", ".join(c if len(c) <= _LONGEST_NAME else shown(c) for c in choices[:8])
+    return f"use one of: {listed}" + (", ..." if len(choices) > 8 else "")

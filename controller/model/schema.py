@@ -24,6 +24,7 @@ from controller.model.types import (
     UciName,
     Ula48,
 )
+from controller.model.yamlsource import shown
 
 RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
 Band = Literal["2g", "5g", "6g"]
@@ -48,6 +49,7 @@ HtMode = Literal[
     "EHT160",
     "EHT320",
 ]
+EMAIL = r"^[^@\s\x00-\x1f\x7f-\x9f]+@[^@\s\x00-\x1f\x7f-\x9f]+$"
 DeviceName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@-]{1,15}$")]
 Duration = Annotated[str, Field(pattern=r"^[0-9]+[smhdwy]$")]
 
@@ -67,7 +69,7 @@ def _ssid_length(value: str) -> str:
 class Network(Strict):
     name: Hostname
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")]
-    timezone: ConfigText
+    timezone: Annotated[ConfigText, Field(max_length=64)]  # IANA names are at most ~32
     ntp_servers: list[ConfigText] = Field(default_factory=list)
     description: ConfigText | None = None
 
@@ -243,7 +245,7 @@ class Node(Strict):
     def _release(cls, value: object) -> object:
         if isinstance(value, str) and value not in RELEASES:
             raise ValueError(
-                f"OpenWrt {value!r} cannot be rendered — use one of {', '.join(RELEASES)}"
+                f"OpenWrt {shown(value)} cannot be rendered — use one of {', '.join(RELEASES)}"
             )
         return value
 
@@ -320,7 +322,8 @@ AlertCategory = Literal["shutdown", "node", "link", "push", "noc"]
 
 class Receiver(Strict):
     webhook: SecretRef | None = None
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    # Not just [^@\s]: that would let control characters into alertmanager's config.
+    email: Annotated[str, Field(pattern=EMAIL)] | None = None
 
     @model_validator(mode="after")
     def _one_channel(self) -> Receiver:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.errors import Location
-from controller.model.yamlsource import YamlDocument, find, locate
+from controller.model.yamlsource import YamlDocument, dotted, find, locate, shown
 
 Path = tuple[str | int, ...]
 
@@ -68,14 +68,4 @@ class Sources:
         return None
 
 
-def dotted(path: Path) -> str:
-    """`nodes.gw-north.access_points[0].ssid`: the field path an operator reads."""
-    out = ""
-    for step in path:
-        if isinstance(step, str) and not step.isprintable():
-            step = repr(step)  # a key with a newline must not split the line
-        if isinstance(step, int):
-            out += f"[{step}]"
-        else:
-            out += f".{step}" if out else str(step)
-    return out
+__all__ = ["Path", "Sources", "dotted", "shown"]  # dotted, shown: how messages quote the inventory

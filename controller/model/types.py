@@ -1,7 +1,12 @@
 """Constrained value types shared by the inventory models.
 
 Every string that can end up in a router's config file is a `ConfigText`:
-control characters (newlines included) would split or corrupt a UCI line.
+control characters (newlines included) would split or corrupt a UCI line, and
+Unicode's line separators split it for any tool that reads lines as Python does.
+
+Names are matched whole (`fullmatch`): Python's `$` also matches before a final
+newline, so `^gw$` would take "gw\n". pydantic's `pattern` runs on Rust's regex,
+where `$` is the end of the text (and look-arounds are refused at import).
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from pydantic import (
     Tag,
 )
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+from controller.model.yamlsource import shown
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph
 _ULA_RANGE = ipaddress.IPv6Network("fc00::/7")  # RFC 4193 unique local addresses
 _ULA_PREFIX = 48  # OpenWrt's globals.ula_prefix
-_HOSTNAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_UCI_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+_HOSTNAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_UCI_NAME = re.compile(r"[A-Za-z0-9_]{1,63}")
 
 
 def _no_control(value: str) -> str:
@@ -37,19 +44,25 @@ def _no_control(value: str) -> str:
     return value
 
 
+def _reason(exc: ValueError) -> str:
+    text = str(exc)  # ipaddress quotes the whole value: cut it as `shown` does
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
 def _hostname(value: str) -> str:
-    if not _HOSTNAME.match(value):
+    if not _HOSTNAME.fullmatch(value):
         raise ValueError(
-            f"{value!r} is not a valid hostname — use 1-63 lowercase letters, digits and "
+            f"{shown(value)} is not a valid hostname — use 1-63 lowercase letters, digits and "
             "hyphens, not starting or ending with a hyphen"
         )
     return value
 
 
 def _uci_name(value: str) -> str:
-    if not _UCI_NAME.match(value):
+    if not _UCI_NAME.fullmatch(value):
         raise ValueError(
-            f"{value!r} cannot be a UCI section name — use only letters, digits and underscores"
+            f"{shown(value)} cannot be a UCI section name — use 1-63 letters, digits and "
+            "underscores"
         )
     return value
 
@@ -58,7 +71,7 @@ def _ipv4(value: str) -> str:
     try:
         ipaddress.IPv4Address(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not an IPv4 address — write it as a.b.c.d") from None
+        raise ValueError(f"{shown(value)} is not an IPv4 address — write it as a.b.c.d") from None
     return value
 
 
@@ -67,8 +80,8 @@ def _ipv4_network(value: str) -> str:
         net = ipaddress.IPv4Network(value, strict=True)
     except ValueError as exc:
         raise ValueError(
-            f"{value!r} is not an IPv4 network ({exc}) — write it as a.b.c.d/len with the host "
-            "bits zero"
+            f"{shown(value)} is not an IPv4 network ({_reason(exc)}) — write it as a.b.c.d/len "
+            "with the host bits zero"
         ) from None
     return str(net)
 
@@ -78,10 +91,10 @@ def _ipv4_interface(value: str) -> str:
         ipaddress.IPv4Interface(value)
     except ValueError:
         raise ValueError(
-            f"{value!r} is not an IPv4 address with prefix — write it as a.b.c.d/len"
+            f"{shown(value)} is not an IPv4 address with prefix — write it as a.b.c.d/len"
         ) from None
     if "/" not in value:
-        raise ValueError(f"{value!r} has no prefix length — write it as a.b.c.d/len")
+        raise ValueError(f"{shown(value)} has no prefix length — write it as a.b.c.d/len")
     return value
 
 
@@ -90,8 +103,8 @@ def _ula_48(value: str) -> str:
         net = ipaddress.IPv6Network(value, strict=True)
     except ValueError as exc:
         raise ValueError(
-            f"{value!r} is not an IPv6 network ({exc}) — write it as fdXX:XXXX:XXXX::/48 "
-            "with the host bits zero"
+            f"{shown(value)} is not an IPv6 network ({_reason(exc)}) — write it as "
+            "fdXX:XXXX:XXXX::/48 with the host bits zero"
         ) from None
     if not net.subnet_of(_ULA_RANGE):
         raise ValueError(
@@ -130,7 +143,7 @@ class Strict(BaseModel):
 class EnvSecret(Strict):
     """A secret read from an environment variable when it is needed."""
 
-    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
 
     def __str__(self) -> str:
         return f"{{env: {self.env}}}"
@@ -139,7 +152,7 @@ class EnvSecret(Strict):
 class FileSecret(Strict):
     """A secret read from a file (relative to the inventory directory) when needed."""
 
-    file: ConfigText
+    file: Annotated[ConfigText, Field(max_length=4096)]  # PATH_MAX: a longer one never opens
 
     def __str__(self) -> str:
         return f"{{file: {self.file}}}"
