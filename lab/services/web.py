@@ -122,7 +122,7 @@ def request_host(header: str | None) -> str | None:
     if host.startswith("["):
         return host[1 : host.find("]")].lower() if "]" in host else None
     name, colon, port = host.rpartition(":")
-    if colon and port.isdigit():
+    if colon and port.isascii() and port.isdigit():
         host = name
     return normalize_name(host)
 

@@ -53,7 +53,8 @@ _OPTIONS = {  # what the lab emulates; `network` is resolved to devices by the c
 _TRUE = frozenset({"1", "on", "true", "yes"})  # fw4's parse_bool
 _FALSE = frozenset({"0", "off", "false", "no"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DEVICE = re.compile(r"[^\s\"'\\/]{1,15}")  # a Linux interface name (IFNAMSIZ - 1)
+# A Linux interface name (IFNAMSIZ - 1): no space, quote, slash or control character.
+_DEVICE = re.compile(r"[^\s\"'\\/\x00-\x1f\x7f]{1,15}")
 
 
 @dataclass

@@ -257,11 +257,12 @@ def test_what_the_lab_does_not_emulate_fails_naming_the_section(extra: str, mess
         _ruleset(_BASE + extra)
 
 
-def test_bad_names_are_refused() -> None:
+@pytest.mark.parametrize("device", ['br"lan', "br\x00lan", "br\x1blan", "br\x7f", "a" * 16, ""])
+def test_bad_names_are_refused(device: str) -> None:
     with pytest.raises(ValueError, match="table name"):
         nft_ruleset(parse(_BASE, package="firewall"), ZONE_DEVICES, table="x y")
     with pytest.raises(ValueError, match="not a Linux interface name"):
-        _ruleset(_BASE, {"lan": ['br"lan']})
+        _ruleset(_BASE, {"lan": [device]})
 
 
 # ---------------------------------------------------------------- real nft
