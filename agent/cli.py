@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -22,7 +23,7 @@ from types import FrameType
 
 from agent import __version__
 from agent.collectors import ALL, BY_NAME, Host, default_names
-from agent.config import AgentConfig, load_config
+from agent.config import AgentConfig, check_files, load_config, member, source_name
 from agent.errors import AgentError, CollectorError, ConfigError
 from agent.exporter import MetricsServer, tls_context
 from agent.schedule import Job, run_once, start
@@ -66,10 +67,11 @@ def enabled(config: AgentConfig, disabled: Sequence[str], source: str) -> list[t
     known = f"no such collector — use one of {', '.join(BY_NAME)}"
     for name in names:
         if name not in BY_NAME:
-            raise ConfigError(source, f"$.collectors.{name}", known)
+            raise ConfigError(source, member("$.collectors", name), known)
     for name in disabled:  # a command-line mistake, not the config's
         if name not in BY_NAME:
-            raise ConfigError("command line", f"--disable {name}", known)
+            shown = name if name.isprintable() else repr(name)
+            raise ConfigError("command line", f"--disable {shown}", known)
     return [(name, seconds) for name, seconds in names.items() if name not in disabled]
 
 
@@ -88,21 +90,40 @@ def jobs(
     return out
 
 
-def serve(config: AgentConfig, job_list: list[Job], state: State, stop: threading.Event) -> None:
+def serve(
+    config: AgentConfig,
+    job_list: list[Job],
+    state: State,
+    stop: threading.Event,
+    tls: ssl.SSLContext | None = None,
+) -> None:
     start(job_list, state, stop)
-    server = _bind(config, state, stop)
+    server = _bind(config, state, stop, tls)
     if server is None:
         return
-    threading.Thread(target=server.serve_forever, name="exporter", daemon=True).start()
+    crashed: list[str] = []
+
+    def exporter() -> None:
+        try:
+            server.serve_forever()
+        except Exception as exc:  # a deaf agent must exit, so that procd restarts it
+            log.exception("the exporter stopped")
+            crashed.append(f"{type(exc).__name__}: {exc}")
+            stop.set()
+
+    threading.Thread(target=exporter, name="exporter", daemon=True).start()
     log.info("serving /metrics on %s:%d", config.listen.address, config.listen.port)
     stop.wait()
     server.shutdown()
     server.server_close()
+    if crashed:
+        raise AgentError(f"the exporter stopped ({crashed[0]}); procd restarts the agent")
 
 
-def _bind(config: AgentConfig, state: State, stop: threading.Event) -> MetricsServer | None:
+def _bind(
+    config: AgentConfig, state: State, stop: threading.Event, tls: ssl.SSLContext | None
+) -> MetricsServer | None:
     """Bind, retrying: at boot the mesh address may not be configured yet."""
-    tls = tls_context(config.listen.tls) if config.listen.tls is not None else None
     warned = False
     while not stop.is_set():
         try:
@@ -127,9 +148,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in ALL:
             print(f"{spec.name:<12} every {spec.interval_seconds:g} s  {spec.summary}")
         return 0
+    source = source_name(args.config)
     try:
         config = load_config(args.config)
-        chosen = enabled(config, args.disable, str(args.config))
+        chosen = enabled(config, args.disable, source)
+        tls = None
+        if args.command != "collect":  # the files it serves with are there and load
+            check_files(config, source)
+            if config.listen.tls is not None:
+                tls = tls_context(config.listen.tls, source)
     except ConfigError as exc:
         print(f"meshkeeper-agent: {exc}", file=sys.stderr)
         return 2
@@ -143,10 +170,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_once(job, state)
         sys.stdout.buffer.write(state.exposition()[0])
         return 0
-    return _run(config, job_list, state)
+    return _run(config, job_list, state, tls)
 
 
-def _run(config: AgentConfig, job_list: list[Job], state: State) -> int:
+def _run(config: AgentConfig, job_list: list[Job], state: State, tls: ssl.SSLContext | None) -> int:
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -156,7 +183,7 @@ def _run(config: AgentConfig, job_list: list[Job], state: State) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     try:
-        serve(config, job_list, state, stop)
+        serve(config, job_list, state, stop, tls)
     except AgentError as exc:
         print(f"meshkeeper-agent: {exc}", file=sys.stderr)
         return 1

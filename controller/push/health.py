@@ -4,12 +4,21 @@ The controller runs where the NOC is, so it asks the agent the way Prometheus
 does: an HTTP request to the listen address and port of the node's agent.json.
 Before the push, an answer counts when it is meshkeeper-agent's (its Server
 header; a 401 from an agent behind basic auth is an agent answering). After
-it, when the agent before showed which agent.json it ran (a header it sends
-with every answer, 401s too), the answer must carry the sha256 of the new
-agent.json: the old process may still be answering while the new config is
-applied. A push only requires the agent after the push if it answered before,
-so a node without an agent yet (or a controller that cannot reach the port)
-is never rolled back for it. Agents that require a client certificate (mTLS)
+it, when the agent before could show which agent.json it ran, the answer must
+carry the sha256 of the new agent.json: the old process may still be
+answering while the new config is applied.
+
+How the agent shows it (agent/contract.py): to anyone when agent.json holds
+no password hash; else only to a client that authenticates or sends the
+config proof, which the controller makes from the password hash in the
+agent.json it rendered (the scrape password itself is not needed). Such an
+agent says `Meshkeeper-Config: hidden` to everyone else, so the check before
+the push, which has no proof for the old config, still learns that the agent
+can show it. Agents from before this change send the hash with every answer.
+
+A push only requires the agent after the push if it answered before, so a
+node without an agent yet (or a controller that cannot reach the port) is
+never rolled back for it. Agents that require a client certificate (mTLS)
 are not checked: the controller has none to show.
 """
 
@@ -21,11 +30,18 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from agent.contract import (
+    CONFIG_HEADER,
+    CONFIG_HIDDEN,
+    CONFIG_HIDDEN_HEADER,
+    CONFIG_PROOF_HEADER,
+    config_proof,
+)
 from controller.push.plan import NodeChange
 
 AGENT_JSON = "etc/meshkeeper/agent.json"
-CONFIG_HEADER = "Meshkeeper-Config-Sha256"  # agent/exporter.py sends it with every answer
-REQUEST = b"GET /metrics HTTP/1.0\r\nHost: meshkeeper-agent\r\nConnection: close\r\n\r\n"
+SHOWN = f"{CONFIG_HEADER.lower()}: "
+HIDDEN = f"{CONFIG_HIDDEN_HEADER.lower()}: {CONFIG_HIDDEN}"
 
 
 @dataclass(frozen=True)
@@ -35,13 +51,14 @@ class AgentEndpoint:
     tls: bool
     mtls: bool  # scrapers must show a client certificate
     config_sha256: str  # of the rendered agent.json: the agent shows the one it runs with
+    proof: str | None = None  # with basic auth: what makes the agent show it
 
 
 @dataclass(frozen=True)
 class AgentSeen:
     """What answered on the agent's port before the push."""
 
-    shows_config: bool  # it sends the config header (agents since it exists do)
+    shows_config: bool  # it sends the config header, or says it hides it from us
 
 
 def agent_endpoint(change: NodeChange) -> AgentEndpoint | None:
@@ -50,22 +67,24 @@ def agent_endpoint(change: NodeChange) -> AgentEndpoint | None:
         if file.path == AGENT_JSON:
             listen = json.loads(file.data)["listen"]
             tls = listen.get("tls") or {}
+            auth = listen.get("basic_auth")
             return AgentEndpoint(
                 str(listen["address"]),
                 int(listen["port"]),
                 bool(tls),
                 "client_ca" in tls,
                 hashlib.sha256(file.data).hexdigest(),
+                config_proof(auth["password_hash"]) if auth else None,
             )
     return None
 
 
 def agent_runs(endpoint: AgentEndpoint, seen: AgentSeen, timeout: float = 2.0) -> bool:
     """The agent answers after the push, with the new agent.json when it can say so."""
-    answer = _ask(endpoint.address, endpoint.port, endpoint.tls, timeout)
+    answer = _ask(endpoint.address, endpoint.port, endpoint.tls, timeout, proof=endpoint.proof)
     if answer is None or not _is_agent(answer):
         return False
-    return not seen.shows_config or f"{CONFIG_HEADER.lower()}: {endpoint.config_sha256}" in answer
+    return not seen.shows_config or f"{SHOWN}{endpoint.config_sha256}" in answer
 
 
 def agent_before(address: str, port: int, timeout: float = 2.0) -> AgentSeen | None:
@@ -77,12 +96,12 @@ def agent_before(address: str, port: int, timeout: float = 2.0) -> AgentSeen | N
         except OSError:  # nothing listens (or a firewall drops): TLS will not fare better
             return None
         if answer is not None and _is_agent(answer):
-            return AgentSeen(shows_config=f"{CONFIG_HEADER.lower()}: " in answer)
+            return AgentSeen(shows_config=SHOWN in answer or HIDDEN in answer)
     return None
 
 
 def _is_agent(head: str) -> bool:
-    return "server: meshkeeper-agent" in head or f"{CONFIG_HEADER.lower()}: " in head
+    return "server: meshkeeper-agent" in head or SHOWN in head
 
 
 def agent_answers(address: str, port: int, tls: bool, timeout: float = 2.0) -> bool:
@@ -97,8 +116,21 @@ def unverified_tls() -> ssl.SSLContext:
     return context
 
 
+def _request(proof: str | None) -> bytes:
+    extra = f"{CONFIG_PROOF_HEADER}: {proof}\r\n" if proof else ""
+    return (
+        f"GET /metrics HTTP/1.0\r\nHost: meshkeeper-agent\r\nConnection: close\r\n{extra}\r\n"
+    ).encode("ascii")
+
+
 def _ask(
-    address: str, port: int, tls: bool, timeout: float, *, reachable: bool = False
+    address: str,
+    port: int,
+    tls: bool,
+    timeout: float,
+    *,
+    reachable: bool = False,
+    proof: str | None = None,
 ) -> str | None:
     """The answer's status line and headers (lower-cased), or None without an HTTP answer.
     With `reachable`, a failed TCP connect raises instead (the caller stops trying)."""
@@ -112,14 +144,14 @@ def _ask(
         with raw:
             if tls:
                 with unverified_tls().wrap_socket(raw) as wrapped:
-                    return _head(wrapped)
-            return _head(raw)
+                    return _head(wrapped, _request(proof))
+            return _head(raw, _request(proof))
     except OSError:  # reset, timed out, TLS failure (ssl.SSLError)
         return None
 
 
-def _head(sock: socket.socket) -> str | None:
-    sock.sendall(REQUEST)
+def _head(sock: socket.socket, request: bytes) -> str | None:
+    sock.sendall(request)
     data = b""
     while b"\r\n\r\n" not in data and len(data) < 4096:
         chunk = sock.recv(4096)

@@ -2,23 +2,38 @@
 
 Versioned; the agent validates it (unknown keys are errors on its side too).
 Neighbours carry inventory names and addresses so metrics are labelled with
-names, never MAC addresses.
+names, never MAC addresses. `listen.trusted` names the NOC (its Prometheus,
+and the controller, which runs there): the agent keeps connection slots for it.
+
+The scrape password's PBKDF2 salt is per node and keyed by a secret: HMAC-SHA256
+of the network and node names under the mesh key (a secret the inventory
+already holds, by reference). Not random per render: the same inventory must
+render the same bytes, or every push would re-push every agent.json with a
+password (the tree compare is by bytes). Not from public names alone: then the
+salt is known before agent.json leaks (a table per node can be built ahead),
+and agent.json's bytes can be rebuilt from a password guess (a hash of the
+file becomes a password oracle). Without a mesh key (an open mesh) the salt
+falls back to public names. Changing the mesh key changes the salt, so it
+re-pushes agent.json with that change, which re-pushes wireless anyway.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
+from agent.contract import SCHEMA_VERSION
 from controller.render.context import BABEL_LOCAL_PORT, NodeContext
 from controller.render.network import mesh_devices
 
-SCHEMA_VERSION = 1
 PACKAGE = "agent.json"
 # PBKDF2 rounds for the scrape password: the agent verifies a header once and
 # remembers it, so this costs a router one derivation per scraper, not per scrape.
+# Within agent/contract.py's PBKDF2_MIN_ROUNDS..PBKDF2_MAX_ROUNDS.
 PBKDF2_ROUNDS = 20_000
+SALT_LABEL = b"meshkeeper-agent basic_auth salt v1\0"
 
 
 def render(ctx: NodeContext) -> str:
@@ -71,22 +86,34 @@ def collectors(ctx: NodeContext) -> list[str]:
 
 def _listen(ctx: NodeContext) -> dict[str, Any]:
     agent = ctx.node.agent
-    listen: dict[str, Any] = {"address": str(ctx.plan.management), "port": agent.port}
+    listen: dict[str, Any] = {
+        "address": str(ctx.plan.management),
+        "port": agent.port,
+        "trusted": [str(ctx.inv.noc.address)],  # the NOC, where the controller runs too
+    }
     if agent.tls is not None:
         listen["tls"] = agent.tls.model_dump(exclude_none=True)
     if agent.basic_auth is not None:
         password = ctx.reveal(agent.basic_auth.password, PACKAGE)
         listen["basic_auth"] = {
             "username": agent.basic_auth.username,
-            "password_hash": password_hash(password, f"{ctx.inv.network.name}/{ctx.node.name}"),
+            "password_hash": password_hash(password, _salt(ctx)),
         }
     return listen
 
 
-def password_hash(password: str, salt_from: str) -> str:
-    """PBKDF2-SHA256, salted per node; deterministic so an unchanged inventory renders
-    unchanged bytes (and `push` finds nothing to do)."""
-    salt = hashlib.sha256(f"meshkeeper-agent/{salt_from}".encode()).digest()[:16]
+def _salt(ctx: NodeContext) -> bytes:
+    """Per node, keyed by the mesh key (see the module docstring for why)."""
+    names = f"{ctx.inv.network.name}/{ctx.node.name}".encode()
+    mesh_key = ctx.inv.mesh.key
+    if mesh_key is None:
+        return hashlib.sha256(b"meshkeeper-agent/" + names).digest()[:16]
+    key = ctx.secrets.get(mesh_key).reveal().encode()
+    return hmac.new(key, SALT_LABEL + names, hashlib.sha256).digest()[:16]
+
+
+def password_hash(password: str, salt: bytes) -> str:
+    """PBKDF2-SHA256 as the agent verifies it: `pbkdf2_sha256$ROUNDS$SALT_HEX$HASH_HEX`."""
     digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ROUNDS)
     return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt.hex()}${digest.hex()}"
 

@@ -4,6 +4,7 @@ monitoring targets, the push's agent health check, and the agent standing alone.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import socket
 import stat
@@ -18,6 +19,7 @@ import yaml
 from click.testing import CliRunner
 
 from agent.config import BasicAuth, Listen, parse_config
+from agent.contract import config_proof
 from agent.exporter import MetricsServer, verify_password
 from agent.state import State
 from controller.cli import cli
@@ -180,10 +182,30 @@ def test_an_agent_that_cannot_show_its_config_counts_by_answering() -> None:
 
 
 def test_basic_auth_still_counts_as_answering() -> None:
+    """A 401 no longer carries the config's hash (it was an offline password oracle): the
+    agent says it withholds it, and the controller proves it holds the rendered agent.json."""
     auth = BasicAuth("p", "pbkdf2_sha256$1$00$" + "0" * 64)
     with exporter(config_sha256=NEW, basic_auth=auth) as port:
-        seen = agent_before("127.0.0.1", port)  # a 401, with the header
-        assert seen is not None and agent_runs(_endpoint(port, NEW), seen)
+        seen = agent_before("127.0.0.1", port)  # a 401 that says the hash is withheld
+        assert seen == AgentSeen(shows_config=True)
+        proven = AgentEndpoint(
+            "127.0.0.1", port, False, False, NEW, config_proof(auth.password_hash)
+        )
+        assert agent_runs(proven, seen)
+        assert not agent_runs(_endpoint(port, NEW), seen)  # no proof: it cannot tell
+
+
+def test_push_health_proves_with_the_rendered_password_hash(example_copy: Path) -> None:
+    (example_copy / "secrets" / "scrape.pass").write_text("s3cret-token\n")
+    auth = {"username": "prometheus", "password": {"file": "secrets/scrape.pass"}}
+    tls = {"cert": "/etc/meshkeeper/agent.crt", "key": "/etc/meshkeeper/agent.key"}
+    _edit_nodes(example_copy, "leaf-bus-stop", {"basic_auth": auth, "tls": tls})
+    data, _ = _agent_json(example_copy, "leaf-bus-stop")
+    endpoint = agent_endpoint(_change(example_copy, "leaf-bus-stop"))
+    hashed = json.loads(data)["listen"]["basic_auth"]["password_hash"]
+    assert endpoint is not None and endpoint.proof == config_proof(hashed)
+    plain = agent_endpoint(_change(example_copy, "leaf-library"))
+    assert plain is not None and plain.proof is None
 
 
 def test_another_service_on_the_port_is_not_the_agent() -> None:
@@ -208,18 +230,49 @@ def test_nothing_listening_is_not_answering() -> None:
     assert agent_before("127.0.0.1", port, timeout=1) is None
 
 
+def _change(example_copy: Path, node: str) -> NodeChange:
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    files = tuple(render_inventory(inv, [node])[node])
+    return NodeChange(node, files, "", None)  # type: ignore[arg-type]
+
+
 def test_mtls_agents_are_not_checked(example_copy: Path) -> None:
     tls = {"cert": "/etc/a.crt", "key": "/etc/a.key", "client_ca": "/etc/ca.crt"}
     _edit_nodes(example_copy, "leaf-bus-stop", {"tls": tls})
-    inv = load_inventory(example_copy, resolve_secrets=True)
-    change = NodeChange(
-        "leaf-bus-stop",
-        tuple(render_inventory(inv, ["leaf-bus-stop"])["leaf-bus-stop"]),
-        "",
-        None,  # type: ignore[arg-type]
-    )
-    endpoint = agent_endpoint(change)
+    endpoint = agent_endpoint(_change(example_copy, "leaf-bus-stop"))
     assert endpoint is not None and endpoint.tls and endpoint.mtls
+
+
+def test_every_agent_trusts_the_noc(example_copy: Path) -> None:
+    """The NOC's Prometheus and the controller (which runs there) keep reserved slots."""
+    inv = load_inventory(example_copy, resolve_secrets=True)
+    for name, files in render_inventory(inv).items():
+        data = next(f.data for f in files if f.path == "etc/meshkeeper/agent.json")
+        config = parse_config(data.decode(), name)
+        assert config.listen.trusted == (str(inv.noc.address),)
+
+
+def _salt(example_copy: Path, node: str) -> str:
+    data, _ = _agent_json(example_copy, node)
+    return str(json.loads(data)["listen"]["basic_auth"]["password_hash"].split("$")[2])
+
+
+def test_the_scrape_password_salt_is_keyed_by_a_secret(example_copy: Path) -> None:
+    """Not derived from public names only (a scraper could precompute against it), yet the
+    same inventory renders the same bytes, so an unchanged inventory never re-pushes."""
+    (example_copy / "secrets" / "scrape.pass").write_text("s3cret-token\n")
+    auth = {"username": "prometheus", "password": {"file": "secrets/scrape.pass"}}
+    tls = {"cert": "/etc/meshkeeper/agent.crt", "key": "/etc/meshkeeper/agent.key"}
+    for node in ("leaf-bus-stop", "leaf-library"):
+        _edit_nodes(example_copy, node, {"basic_auth": auth, "tls": tls})
+    salt = _salt(example_copy, "leaf-bus-stop")
+    public = hashlib.sha256(b"meshkeeper-agent/riverside/leaf-bus-stop").digest()[:16]
+    assert salt != public.hex()
+    assert len(bytes.fromhex(salt)) == 16
+    assert _salt(example_copy, "leaf-bus-stop") == salt  # deterministic
+    assert _salt(example_copy, "leaf-library") != salt  # per node
+    (example_copy / "secrets" / "mesh.key").write_text("another mesh key\n")
+    assert _salt(example_copy, "leaf-bus-stop") != salt  # keyed by the secret
 
 
 FORBIDDEN = ("controller", "lab", "pydantic", "scapy", "yaml", "click", "paramiko")

@@ -149,7 +149,11 @@ def test_planned_addresses_appear_where_they_must(example_copy: Path) -> None:
         }
         assert {str(plan.lan_subnet), f"{plan.mesh_address}/32"} <= filters
         agent = json.loads(next(f.data for f in files if f.path.endswith("agent.json")))
-        assert agent["listen"] == {"address": str(plan.management), "port": 9110}
+        assert agent["listen"] == {
+            "address": str(plan.management),
+            "port": 9110,
+            "trusted": [str(inv.noc.address)],
+        }
         expected = {n: str(inv.plan[n].mesh_address) for n in inv.neighbours()[name]}
         assert {n["name"]: n["address"] for n in agent["neighbours"]} == expected
     entry = _uci(rendered["gw-market"], "network")

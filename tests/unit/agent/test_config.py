@@ -184,8 +184,8 @@ INVALID: list[tuple[str, Any, str]] = [
     (
         "unknown-nested-key",
         with_change("listen.tsl", {"cert": "a", "key": "b"}),
-        "agent.json: $.listen.tsl: unknown key (known here: address, basic_auth, port, tls) — "
-        + UPGRADE,
+        "agent.json: $.listen.tsl: unknown key (known here: address, basic_auth, port, tls, "
+        f"trusted) — {UPGRADE}",
     ),
     (
         "unknown-key-deep-in-a-list",
@@ -394,17 +394,24 @@ def test_invalid_config_fails_with_its_exact_message(data: Any, expected: str) -
     assert error_of(data) == expected
 
 
+def with_basic_auth(hashed: str, username: str = "p") -> dict[str, Any]:
+    """MINIMAL with basic auth, over TLS (basic auth alone is refused)."""
+    data = with_change("listen.tls", {"cert": "/etc/tls.crt", "key": "/etc/tls.key"})
+    data["listen"]["basic_auth"] = {"username": username, "password_hash": hashed}
+    return data
+
+
 def test_the_corpus_really_starts_from_a_valid_config() -> None:
     """Otherwise every case above could fail for the same unrelated reason."""
     assert parse_config(json.dumps(MINIMAL)).node == "leaf-test"
-    hashed = with_change("listen.basic_auth", {"username": "p", "password_hash": GOOD_HASH})
+    hashed = with_basic_auth(GOOD_HASH)
     assert parse_config(json.dumps(hashed)).listen.basic_auth == BasicAuth("p", GOOD_HASH)
 
 
 def test_the_hash_the_controller_renders_is_accepted() -> None:
     """The controller/agent contract: whatever `password_hash` writes, `check` accepts."""
-    hashed = password_hash("correct horse battery staple", "riverside/leaf-test")
-    data = with_change("listen.basic_auth", {"username": "prometheus", "password_hash": hashed})
+    hashed = password_hash("correct horse battery staple", bytes(range(16)))
+    data = with_basic_auth(hashed, "prometheus")
     assert parse_config(json.dumps(data)).listen.basic_auth == BasicAuth("prometheus", hashed)
 
 
