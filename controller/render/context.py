@@ -10,7 +10,7 @@ from controller.model.inventory import Inventory
 from controller.model.plan import NodePlan
 from controller.model.schema import Link, Node
 from controller.model.types import EnvSecret, FileSecret
-from controller.secrets import SecretValue, resolve
+from controller.secrets import PASSWORD, SecretProblem, SecretValue, resolve, value_problem
 from controller.uci import Section
 
 Value = str | int | bool | list[str] | None
@@ -40,16 +40,28 @@ def uci_name(text: str) -> str:
 
 
 class SecretCache:
-    """Resolves each secret reference once for a whole render run."""
+    """Resolves each secret reference once for a whole render run (or check).
+
+    The controller's own login keys (every node's ssh.key_file) are never read
+    as a secret, under any name (controller/secrets.py)."""
 
     def __init__(self, inv: Inventory) -> None:
         self._root = inv.root
+        self._login_keys = sorted({inv.login_key_file(name) for name in inv.nodes})
         self._values: dict[EnvSecret | FileSecret, SecretValue] = {}
 
     def get(self, ref: EnvSecret | FileSecret) -> SecretValue:
         if ref not in self._values:
-            self._values[ref] = resolve(ref, self._root)
+            self._values[ref] = resolve(ref, self._root, login_keys=self._login_keys)
         return self._values[ref]
+
+    def text(self, ref: EnvSecret | FileSecret, use: str) -> str:
+        """The secret's text, refused (naming `ref`, never the value) unless fit for `use`."""
+        value = self.get(ref).reveal()
+        problem = value_problem(value, use)
+        if problem is not None:
+            raise SecretProblem(ref, *problem)
+        return value
 
 
 @dataclass
@@ -60,10 +72,11 @@ class NodeContext:
     secrets: SecretCache
     secret_packages: set[str] = field(default_factory=set)
 
-    def reveal(self, ref: EnvSecret | FileSecret, package: str) -> str:
-        """The secret's text for `package`, whose file is then written 0600."""
+    def reveal(self, ref: EnvSecret | FileSecret, package: str, use: str = PASSWORD) -> str:
+        """The secret's text for `package`, whose file is then written 0600; `use` is what
+        it becomes there (controller/secrets.py: value_problem), an unfit value a SecretError."""
         self.secret_packages.add(package)
-        return self.secrets.get(ref).reveal()
+        return self.secrets.text(ref, use)
 
     @cached_property
     def release(self) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from controller.render.batman_adv import WIFI_HARDIF
 from controller.render.context import MESH_IFNAME, NodeContext, section
 from controller.render.network import LAN, MESH
+from controller.secrets import MESH_KEY
 from controller.uci import Section
 
 PACKAGE = "wireless"
@@ -23,7 +24,7 @@ def render(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
     if ctx.mesh_wifi:
         yield PACKAGE, _mesh_iface(ctx)
     for index, ap in enumerate(ctx.node.access_points):
-        key = ctx.reveal(ap.key, PACKAGE) if ap.key is not None else None
+        key = ctx.reveal(ap.key, PACKAGE, ap.encryption) if ap.key is not None else None
         for radio in ap.radios:
             yield (
                 PACKAGE,
@@ -69,7 +70,7 @@ def _radios(ctx: NodeContext) -> Iterator[tuple[str, Section]]:
 
 def _mesh_iface(ctx: NodeContext) -> Section:
     mesh = ctx.inv.mesh
-    key = ctx.reveal(mesh.key, PACKAGE) if mesh.key is not None else None
+    key = ctx.reveal(mesh.key, PACKAGE, MESH_KEY) if mesh.key is not None else None
     network = WIFI_HARDIF if ctx.protocol == "batman-adv" else MESH
     return section(
         "wifi-iface",

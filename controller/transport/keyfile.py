@@ -12,6 +12,7 @@ from typing import Any
 import paramiko
 from paramiko.ssh_exception import PasswordRequiredException, SSHException
 
+from controller.secrets import FileRefused, read_regular_file
 from controller.transport.base import SshTarget
 from controller.transport.errors import KeyFileUnusable
 
@@ -20,7 +21,10 @@ def load_private_key(target: SshTarget) -> Any:
     """The paramiko key (Ed25519, ECDSA or RSA) in `target.key_file`."""
     path = target.key_file
     try:
+        read_regular_file(path)  # a FIFO would hang paramiko, /dev/zero fill the memory
         return paramiko.PKey.from_path(path)
+    except FileRefused as exc:
+        problem = exc.what
     except OSError as exc:
         problem = (exc.strerror or str(exc)).lower()
     except (PasswordRequiredException, TypeError):

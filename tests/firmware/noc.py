@@ -13,6 +13,7 @@ cable. The SSH key is the harness's RSA key (dropbear 2022.82 takes rsa-sha2).
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class Noc:
 
     def write(self, spec: NodeSpec) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(STATE / "keys" / "id_rsa.pub", self.folder / "id_rsa.pub")
         for name, data in _inventory(self.router, spec).items():
             (self.folder / f"{name}.yaml").write_text(
                 yaml.safe_dump(data, sort_keys=False), encoding="utf-8"
@@ -128,7 +130,8 @@ def _inventory(router: Router, spec: NodeSpec) -> dict[str, dict[str, Any]]:
                 "ssh": {
                     "port": spec.ssh_port,
                     "key_file": str(STATE / "keys" / "id_rsa"),
-                    "authorized_keys": [{"file": str(STATE / "keys" / "id_rsa.pub")}],
+                    # a copy inside the inventory: secret files live nowhere else
+                    "authorized_keys": [{"file": "id_rsa.pub"}],
                 },
                 "radios": {},
                 "access_points": [],

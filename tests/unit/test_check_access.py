@@ -26,7 +26,7 @@ from controller.render.tree import render_node
 from controller.uci import Package, Section, parse
 from tests.conftest import LAB_KEY
 
-OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOther0 other"
+OTHER_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOtherOtherOtherOtherOtherOtherOtherOther000 other"
 
 
 def _load(folder: Path) -> Inventory:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import random
 import shutil
 import statistics
@@ -343,10 +344,15 @@ def test_unusable_key_files_are_named_before_any_traffic(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "secret-phrase", "-f", str(encrypted)],
         check=True,
     )
+    fifo = tmp_path / "id_fifo"
+    os.mkfifo(fifo)
     cases = {
         tmp_path / "missing": "no such file",
         Path(f"{keys['ed25519']}.pub"): "not an Ed25519, ECDSA or RSA private key",
         encrypted: "encrypted with a passphrase",
+        fifo: "a FIFO",  # would block paramiko's read forever
+        Path("/dev/zero"): "device",  # would fill the memory
+        tmp_path: "directory",
     }
     for path, problem in cases.items():
         unreachable = target(sshd, key_file=path, port=fx.free_port())  # no server behind it

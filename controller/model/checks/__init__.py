@@ -13,6 +13,8 @@ from collections.abc import Callable
 from controller.errors import Problem
 from controller.model.checks.access import check_login_keys, check_management_reach
 from controller.model.checks.addressing import check_plan, check_subnets, check_unique_addresses
+from controller.model.checks.agent import check_agent_port
+from controller.model.checks.keys import check_host_keys, check_inline_keys
 from controller.model.checks.located import Found, merge_shared
 from controller.model.checks.radio import check_access_points, check_channels, check_mesh_agreement
 from controller.model.checks.secrets import check_secrets
@@ -40,6 +42,9 @@ CHECKS: tuple[Callable[[Inventory], Found], ...] = (
     check_noc,
     check_probes,
     check_ssh,
+    check_host_keys,
+    check_inline_keys,
+    check_agent_port,
     check_management_reach,
 )
 # Pointed out without refusing the inventory; they need the secrets (key files).

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
-from controller.errors import Problem, SecretError
+from controller.errors import MeshkeeperError, Problem
 from controller.model.checks.located import Found, at_node, warn_node
 from controller.model.checks.secrets import KEY_TYPES
 from controller.model.inventory import Inventory
 from controller.render.context import NodeContext, SecretCache
 from controller.render.dropbear import authorized_keys
 from controller.render.reach import SshPath, ssh_paths
+from controller.secrets import read_regular_file
 
 KeyId = tuple[str, str]  # (type, base64 blob): what identifies an SSH public key
 
@@ -142,16 +143,17 @@ class _KeyFiles:
         if entries not in self._accepted:
             try:
                 self._accepted[entries] = key_ids(authorized_keys(ctx))
-            except SecretError:
+            except MeshkeeperError:  # reported by check_secrets / check_inline_keys
                 self._accepted[entries] = None
         return self._accepted[entries]
 
 
 def read_public_key(path: Path) -> KeyId | None:
-    """The key in an OpenSSH .pub file, or None if it cannot be read as one."""
+    """The key in an OpenSSH .pub file, or None if it cannot be read as one (a FIFO
+    or device beside the login key is not opened, a huge file not read whole)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        text = read_regular_file(path)[0].decode("utf-8")
+    except (OSError, ValueError):  # FileRefused and UnicodeDecodeError are ValueErrors
         return None
     ids = key_ids(text)
     return next(iter(ids)) if len(ids) == 1 else None

@@ -1,80 +1,86 @@
 """Checks that need the secrets (and key files) themselves: they exist and fit.
 
 Values are resolved to be measured, never printed: a message names the
-reference ({file: ...} / {env: ...}), never what is behind it.
+reference ({file: ...} / {env: ...}), never what is behind it. The rules are
+the ones render applies (controller/secrets.py for where files may be and
+what values may hold, controller/render/dropbear.py for public keys), so what
+passes here renders, and what render would refuse is reported here first.
 """
 
 from __future__ import annotations
 
-from controller.errors import SecretError
+from collections.abc import Iterator
+
 from controller.model.checks.located import Found, at, at_node
 from controller.model.inventory import Inventory
 from controller.model.sources import Path
 from controller.model.types import EnvSecret, FileSecret
-from controller.secrets import resolve
+from controller.render.context import SecretCache
+from controller.render.dropbear import authorized_keys_problem
+from controller.secrets import (
+    LAB_KEYS_COMMAND,
+    MESH_KEY,
+    PASSWORD,
+    WEBHOOK,
+    SecretProblem,
+    brief,
+    value_problem,
+)
 
 PUBKEY = "public key"
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
+KEYGEN_HINT = " (`ssh-keygen -t ed25519 -f KEY` makes a key pair)"
 
-
-def _value_problem(value: str, kind: str) -> tuple[str, str] | None:
-    """What is wrong with a resolved value for its use, or None."""
-    if kind == PUBKEY:
-        lines = [x for x in value.splitlines() if x.strip() and not x.startswith("#")]
-        if not lines or any(
-            not x.split()[0].startswith(KEY_TYPES) or len(x.split()) < 2 for x in lines
-        ):
-            return (
-                "does not hold SSH public keys ('TYPE BASE64 [comment]' lines)",
-                "point it at a .pub file",
-            )
-        return None
-    if kind == "psk2" and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value):
-        return None  # a raw 256-bit PSK in hex
-    if kind in ("psk2", "sae", "sae-mixed") and not 8 <= len(value) <= 63:
-        return (
-            f"is {len(value)} characters; {kind} needs a passphrase of 8 to 63 characters",
-            "use a key of 8 to 63 characters",
-        )
-    return None
+Ref = EnvSecret | FileSecret
+Use = tuple[Path, str, Ref, str]  # (field path, owning node or "", reference, use)
 
 
 def check_secrets(inv: Inventory) -> Found:
-    """Resolve every secret (nothing is printed) to check it exists and is long enough."""
-    refs: list[tuple[Path, str, EnvSecret | FileSecret, str | None]] = []
-    if inv.mesh.key is not None:
-        refs.append((("mesh", "key"), "", inv.mesh.key, "sae"))
-    for name, node in sorted(inv.nodes.items()):
-        for index, ap in enumerate(node.access_points):
-            if ap.key is not None:
-                refs.append((("access_points", index, "key"), name, ap.key, ap.encryption))
-        for index, uplink in enumerate(node.uplinks):
-            if uplink.password is not None:
-                refs.append((("uplinks", index, "password"), name, uplink.password, None))
-        for index, entry in enumerate(node.ssh.authorized_keys):
-            if isinstance(entry, FileSecret):
-                refs.append((("ssh", "authorized_keys", index), name, entry, PUBKEY))
-    for receiver, spec in sorted(inv.noc.receivers.items()):
-        if spec.webhook is not None:
-            refs.append((("noc", "receivers", receiver, "webhook"), "", spec.webhook, None))
-    checked: dict[EnvSecret | FileSecret, str | SecretError] = {}
-    for path, owner, ref, kind in refs:
-        if ref not in checked:
-            try:
-                checked[ref] = resolve(ref, inv.root).reveal()
-            except SecretError as exc:
-                checked[ref] = exc
-        result = checked[ref]
-        if isinstance(result, SecretError):
-            what, _, todo = str(result).partition(" — ")
-            if kind == PUBKEY:
-                todo += " (`ssh-keygen -t ed25519 -f KEY` makes a key pair)"
-            problem: tuple[str, str] | None = (what, todo)
-        else:
-            problem = _value_problem(result, kind) if kind else None
+    """Resolve every secret (nothing is printed) to check it exists and fits its use."""
+    secrets = SecretCache(inv)
+    verdicts: dict[tuple[Ref, str], tuple[str, str] | None] = {}
+    for path, owner, ref, use in _uses(inv):
+        if (ref, use) not in verdicts:
+            verdicts[ref, use] = _verdict(secrets, ref, use)
+        problem = verdicts[ref, use]
         if problem is None:
             continue
         if owner:
             yield at_node(inv, owner, path, *problem)
         else:
             yield at(inv, path, *problem)
+
+
+def _verdict(secrets: SecretCache, ref: Ref, use: str) -> tuple[str, str] | None:
+    try:
+        value = secrets.get(ref).reveal()
+    except SecretProblem as exc:
+        todo = exc.todo
+        if use == PUBKEY and exc.missing and LAB_KEYS_COMMAND not in todo:
+            todo += KEYGEN_HINT
+        return (f"{brief(str(ref))}: {exc.what}", todo)
+    if use == PUBKEY:
+        return authorized_keys_problem(value)
+    return value_problem(value, use)
+
+
+def _uses(inv: Inventory) -> Iterator[Use]:
+    """Every secret reference, where it is, and what it becomes on the router."""
+    if inv.mesh.key is not None:
+        yield (("mesh", "key"), "", inv.mesh.key, MESH_KEY)
+    for name, node in sorted(inv.nodes.items()):
+        for index, ap in enumerate(node.access_points):
+            if ap.key is not None:
+                yield (("access_points", index, "key"), name, ap.key, ap.encryption)
+        for index, uplink in enumerate(node.uplinks):
+            if uplink.password is not None:
+                yield (("uplinks", index, "password"), name, uplink.password, PASSWORD)
+        for index, entry in enumerate(node.ssh.authorized_keys):
+            if isinstance(entry, FileSecret):
+                yield (("ssh", "authorized_keys", index), name, entry, PUBKEY)
+        auth = node.agent.basic_auth
+        if node.agent.enabled and auth is not None:
+            yield (("agent", "basic_auth", "password"), name, auth.password, PASSWORD)
+    for receiver, spec in sorted(inv.noc.receivers.items()):
+        if spec.webhook is not None:
+            yield (("noc", "receivers", receiver, "webhook"), "", spec.webhook, WEBHOOK)
