@@ -16,7 +16,10 @@ LAB_KEY = (
 )
 
 
-LAB_RSA_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAIGoldenRsaGoldenRsaGoldenRsaGoldenRsaGolden0 meshkeeper-lab"
+LAB_RSA_KEY = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAIGoldenRsaGoldenRsaGoldenRsaGoldenRsaGolden0"
+    " meshkeeper-lab"
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

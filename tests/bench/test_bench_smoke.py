@@ -74,7 +74,6 @@ def test_netjson_device_smoke(render_output: str) -> None:
     assert '"packages": ' in out
 
 
-
 @pytest.mark.lab
 def test_push_smoke_against_ansible() -> None:
     if os.geteuid() != 0:

@@ -317,9 +317,9 @@ def test_an_unreadable_tls_key_is_named(tmp_path: Path) -> None:
     path = written(tmp_path, json.dumps(with_listen(tls=tls)))
     # Root reads past file modes; without these capabilities it cannot.
     no_override = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    command = [sys.executable, "-m", "agent.cli", "check", "--config", str(path)]
     result = subprocess.run(
-        [*no_override * (os.geteuid() == 0), sys.executable, "-m", "agent.cli", "check"]
-        + ["--config", str(path)],
+        [*(no_override * (os.geteuid() == 0)), *command],
         capture_output=True,
         text=True,
         timeout=30,
