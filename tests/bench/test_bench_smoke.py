@@ -39,10 +39,13 @@ def smoke(script: str, *, python: str = PYTHON, timeout: float = 120) -> str:
 
 
 def test_every_bench_has_a_smoke_test() -> None:
-    """A new bench/*.py must get its smoke run here."""
+    """A new bench/*.py must get its smoke run here, and must not shadow a package
+    of the project (a script's own directory comes first on sys.path)."""
     here = Path(__file__).read_text(encoding="utf-8")
+    packages = {p.name for p in ROOT.iterdir() if (p / "__init__.py").exists()}
     for script in sorted(BENCH.glob("*.py")):
         assert f'"{script.name}"' in here, f"{script.name} has no smoke run in {__file__}"
+        assert script.stem not in packages, f"bench/{script.name} shadows the {script.stem} package"
 
 
 def test_gen_network_smoke() -> None:
@@ -91,7 +94,7 @@ def test_push_smoke_against_ansible() -> None:
 def test_agent_smoke_against_node_exporter() -> None:
     if os.geteuid() != 0:
         pytest.fail("bench/agent.py builds the practice lab: run the tests as root")
-    out = smoke("agent.py", timeout=300)
+    out = smoke("agent_footprint.py", timeout=300)
     assert re.search(rf"agent /metrics p99: {FIGURE} ms", out), out
     assert re.search(rf"agent RSS / node_exporter RSS: {FIGURE}x", out), out
     assert "lab down: ok" in out

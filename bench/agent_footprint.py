@@ -1,6 +1,6 @@
 """Benchmark: the agent's footprint and scrape latency beside prometheus-node-exporter.
 
-    .venv/bin/python bench/agent.py [--node relay-water-tower] [--seconds 60] [--rate 10]
+    .venv/bin/python bench/agent_footprint.py [--node relay-water-tower] [--seconds 60] [--rate 10]
 
 Root only: it builds the practice lab from a copy of the example network in a
 private temporary directory and always takes it down again (also on failure
@@ -275,7 +275,7 @@ def main() -> None:
     if args.smoke:
         args.seconds, args.rate, args.warmup = 3.0, 5.0, 2.0
     if os.geteuid() != 0:
-        sys.exit("bench/agent.py builds the practice lab: run it as root")
+        sys.exit("bench/agent_footprint.py builds the practice lab: run it as root")
     if not Path(NODE_EXPORTER).exists():
         sys.exit(f"{NODE_EXPORTER} is missing: `make install` installs Debian's package")
     running = lab_namespaces()
