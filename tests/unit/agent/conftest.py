@@ -6,12 +6,24 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+
+# The smallest agent.json `meshkeeper-agent check` accepts.
+MINIMAL: dict[str, Any] = {
+    "version": 1,
+    "node": "leaf-test",
+    "network": "riverside",
+    "role": "leaf",
+    "release": "23.05",
+    "model": "TP-Link Archer C6 v3",
+    "listen": {"address": "10.31.0.9", "port": 9110},
+}
 
 
 class Families:

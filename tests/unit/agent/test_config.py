@@ -26,6 +26,7 @@ from agent.config import (
 )
 from agent.errors import AgentError, ConfigError
 from controller.render.agent_config import password_hash
+from tests.unit.agent.conftest import MINIMAL
 
 RENDER = Path(__file__).resolve().parents[2] / "fixtures" / "render"
 GOLDENS = sorted(RENDER.glob("*/etc/meshkeeper/agent.json"))
@@ -43,16 +44,6 @@ BAD_HASH = (
 TIERS = ("isp", "domestic", "international", "platforms")
 
 DELETE = object()  # with_change(path, DELETE) removes the key
-
-MINIMAL: dict[str, Any] = {
-    "version": 1,
-    "node": "leaf-test",
-    "network": "riverside",
-    "role": "leaf",
-    "release": "23.05",
-    "model": "TP-Link Archer C6 v3",
-    "listen": {"address": "10.31.0.9", "port": 9110},
-}
 
 
 def with_change(path: str, value: Any) -> dict[str, Any]:

@@ -22,19 +22,11 @@ import pytest
 
 from agent.cli import main
 from controller.render.agent_config import password_hash
+from tests.unit.agent.conftest import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[3]
 FIX = "fix it in the inventory and push again"
 GOOD_HASH = password_hash("correct horse battery staple", bytes(16))
-MINIMAL: dict[str, Any] = {
-    "version": 1,
-    "node": "leaf-test",
-    "network": "riverside",
-    "role": "leaf",
-    "release": "23.05",
-    "model": "m",
-    "listen": {"address": "10.31.0.9", "port": 9110},
-}
 HUGE = "9" * 5000  # past Python's 4300-digit int limit
 
 
