@@ -241,7 +241,8 @@ def ansible_version(playbook: Path) -> str:
 def make_inventory(base: Path, count: int) -> Path:
     inv = base / "inventory"
     write(inv, count)
-    key = base / "controller_ed25519"
+    key = base / ".meshkeeper" / "controller_ed25519"  # where {file:} may point: beside inv
+    key.parent.mkdir()
     _checked(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "bench", "-f", str(key)])
     network_file = inv / "network.yaml"
     network = yaml.safe_load(network_file.read_text(encoding="utf-8"))
