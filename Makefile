@@ -24,13 +24,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two workers: the lab tier (and the benches that build a lab) on one, the firmware
+# tier and the unit tests on the other (tests/conftest.py groups them).
+PYTEST := $(BIN)/pytest -q -n 2 --dist loadgroup
+
 pytest: install
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 demo: install
 	@scripts/demo

@@ -581,7 +581,12 @@ def test_invalid_pinned_host_key_is_a_located_check_error(inventory: Path, text:
     ), problems
 
 
-@pytest.mark.parametrize("text", [GOOD_ED25519, f"10.31.0.2 {GOOD_ED25519}", *_real_keys()])
+@pytest.mark.parametrize(
+    "text",
+    [GOOD_ED25519, f"10.31.0.2 {GOOD_ED25519}", *_real_keys()],
+    # ids without the keys: they are made anew in each process (pytest-xdist compares ids)
+    ids=["fixed", "with-host", "ed25519", "rsa", "p256", "p384"],
+)
 def test_valid_pinned_host_key_passes_check_and_push_planning(inventory: Path, text: str) -> None:
     _node_ssh(inventory, f"host_key: '{text}'")
     inv = load_inventory(inventory, resolve_secrets=True)
