@@ -24,9 +24,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# Two workers: the lab tier (and the benches that build a lab) on one, the firmware
-# tier and the unit tests on the other (tests/conftest.py groups them).
-PYTEST := $(BIN)/pytest -q -n 2 --dist loadgroup
+# The whole suite as two pytest runs at once: the lab tier (and the benches that
+# build a lab) in one, everything else in the other (scripts/run-tests).
+PYTEST := scripts/run-tests
 
 pytest: install
 	$(PYTEST)

@@ -22,18 +22,6 @@ LAB_RSA_KEY = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`): every test that
-    needs the practice lab runs on one worker, in file order (the lab's namespace
-    names are machine-wide: one lab at a time), and the firmware tier on one worker;
-    unit tests fill the gaps. Tiers share nothing, so they can overlap in time."""
-    for item in items:
-        for tier in ("lab", "firmware"):
-            if item.get_closest_marker(tier):
-                item.add_marker(pytest.mark.xdist_group(tier))
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-goldens",
