@@ -35,6 +35,7 @@ Prints its figures; this is a benchmark, not a timed test.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -219,15 +220,21 @@ def lab_namespaces() -> list[str]:
 
 def ensure_ansible() -> Path:
     """bench/.venv with ansible-core; made with this interpreter, only when missing."""
-    python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
-        _checked([sys.executable, "-m", "venv", str(BENCH_VENV)])
-    playbook = BENCH_VENV / "bin" / "ansible-playbook"
-    if not playbook.exists():
-        print("installing ansible-core into the bench venv ...", flush=True)
-        _checked([str(python), "-m", "pip", "install", "-q", "ansible-core"])
-    return playbook
+    # Two benches may make it at once (`make test` runs two halves side by side).
+    lock = os.open(BENCH, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        python = BENCH_VENV / "bin" / "python"
+        if not python.exists():
+            print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
+            _checked([sys.executable, "-m", "venv", str(BENCH_VENV)])
+        playbook = BENCH_VENV / "bin" / "ansible-playbook"
+        if not playbook.exists():
+            print("installing ansible-core into the bench venv ...", flush=True)
+            _checked([str(python), "-m", "pip", "install", "-q", "ansible-core"])
+        return playbook
+    finally:
+        os.close(lock)
 
 
 def ansible_version(playbook: Path) -> str:

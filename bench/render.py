@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import fcntl
 import json
 import os
 import platform
@@ -116,15 +117,21 @@ class ProcessParts:
 
 def ensure_bench_venv() -> Path:
     """bench/.venv with netjsonconfig; made with this interpreter, only when missing."""
-    python = BENCH_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
-        _run([sys.executable, "-m", "venv", str(BENCH_VENV)])
-    probe = [str(python), "-c", "import netjsonconfig"]
-    if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
-        print("installing netjsonconfig into the bench venv ...", flush=True)
-        _run([str(python), "-m", "pip", "install", "-q", "netjsonconfig"])
-    return python
+    # Two benches may make it at once (`make test` runs two halves side by side).
+    lock = os.open(BENCH, os.O_RDONLY)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        python = BENCH_VENV / "bin" / "python"
+        if not python.exists():
+            print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
+            _run([sys.executable, "-m", "venv", str(BENCH_VENV)])
+        probe = [str(python), "-c", "import netjsonconfig"]
+        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
+            print("installing netjsonconfig into the bench venv ...", flush=True)
+            _run([str(python), "-m", "pip", "install", "-q", "netjsonconfig"])
+        return python
+    finally:
+        os.close(lock)
 
 
 def _run(command: list[str]) -> str:
