@@ -250,6 +250,8 @@ def report(
     ratio = statistics.median(agent.rss) / statistics.median(exporter.rss)
     p99 = statistics.quantiles(agent.times, n=100)[98] * 1000
     print(f"\nAGENT FOOTPRINT on {args.node}, {window:.0f} s at {args.rate} scrapes/s each")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"  machine: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min)")
     print(agent.row(window))
     print(exporter.row(window))
     print(f"  agent RSS / node_exporter RSS: {ratio:.2f}x (target ≤ 1.5x: "
