@@ -3,7 +3,8 @@ paths and peers) and prints its figures: a bench that breaks fails CI instead of
 rotting until the next person needs it. Nothing here judges speed.
 
 They run before the lab tests (file order): the lab benches build their own lab
-and refuse to start while another is up.
+and refuse to start while another is up. The agent bench goes first: meanwhile
+scripts/run-tests makes bench/.venv with the peers (netjsonconfig, ansible-core).
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def test_netjson_device_smoke(render_output: str) -> None:
 
 
 @pytest.mark.lab
+def test_agent_smoke_against_node_exporter() -> None:
+    if os.geteuid() != 0:
+        pytest.fail("bench/agent.py builds the practice lab: run the tests as root")
+    out = smoke("agent_footprint.py", timeout=300)
+    assert re.search(rf"agent /metrics p99: {FIGURE} ms", out), out
+    assert re.search(rf"agent RSS / node_exporter RSS: {FIGURE}x", out), out
+    assert "lab down: ok" in out
+
+
+@pytest.mark.lab
 def test_push_smoke_against_ansible() -> None:
     if os.geteuid() != 0:
         pytest.fail("bench/push.py builds the practice lab: run the tests as root")
@@ -88,13 +99,3 @@ def test_push_smoke_against_ansible() -> None:
     assert re.search(rf"ratio ansible / meshkeeper, changed +{FIGURE}x", out), out
     assert "PROBLEM" not in out
     assert "lab down: " in out and "(ok)" in out
-
-
-@pytest.mark.lab
-def test_agent_smoke_against_node_exporter() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("bench/agent.py builds the practice lab: run the tests as root")
-    out = smoke("agent_footprint.py", timeout=300)
-    assert re.search(rf"agent /metrics p99: {FIGURE} ms", out), out
-    assert re.search(rf"agent RSS / node_exporter RSS: {FIGURE}x", out), out
-    assert "lab down: ok" in out
