@@ -33,42 +33,39 @@ waits on another:
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import email.utils
 import errno
-import hashlib
-import hmac
 import ipaddress
 import logging
-import re
 import selectors
 import socket
 import ssl
 import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any
 
-from agent.config import BasicAuth, Listen, Tls
+from agent.auth import Auth, verify_password
+from agent.config import Listen, Tls
 from agent.contract import (
     CONFIG_HEADER,
     CONFIG_HIDDEN,
     CONFIG_HIDDEN_HEADER,
     CONFIG_PROOF_HEADER,
-    config_proof,
 )
 from agent.errors import ConfigError
+from agent.request import (
+    MAX_REQUEST_BYTES,
+    BadRequest,
+    Request,
+    client_key,
+    parse_request,
+    printable,
+)
 from agent.state import State
 
 log = logging.getLogger("meshkeeper.agent")
-MAX_REQUEST_BYTES = 8192  # a scrape's request line and headers are a few hundred bytes
-MAX_HEADERS = 32  # Prometheus sends 6
 MAX_REQUESTS_PER_CONNECTION = 20  # Prometheus reconnects at each 15 s scrape anyway
-FAILED_LOGINS_PER_SECOND = 2.0
-PBKDF2_SHARE = 0.25  # of the server thread's time, at most, for password derivations
-MAX_TRACKED_CLIENTS = 256
 ACCEPTS_PER_WAKE = 16
 # Connection slots: a plain one costs about 5 kB, a TLS one about 47 kB in the middle of
 # its handshake (measured): 256 plain or 64 TLS stay within a few MB on a router.
@@ -87,176 +84,7 @@ REASONS = {
     505: "HTTP Version Not Supported",
 }
 BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
-TARGET = re.compile(rb"/[\x21-\x7e]*")
 NEVER = float("inf")
-
-
-def verify_password(password: str, hashed: str) -> bool:
-    """`pbkdf2_sha256$ITERATIONS$SALT_HEX$HASH_HEX` (as the controller renders it)."""
-    scheme, iterations, salt, digest = hashed.split("$")
-    if scheme != "pbkdf2_sha256":
-        return False
-    computed = hashlib.pbkdf2_hmac(
-        "sha256", password.encode(), bytes.fromhex(salt), int(iterations)
-    )
-    return hmac.compare_digest(computed.hex(), digest)
-
-
-def printable(data: bytes | str, limit: int = 120) -> str:
-    """Client bytes for a log line: all but printable ASCII escaped (no terminal escapes,
-    no forged log lines), cut short."""
-    text = data[:limit].decode("latin-1") if isinstance(data, bytes) else data[:limit]
-    escaped = "".join(
-        c if " " <= c <= "~" else f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}"
-        for c in text
-    )
-    return escaped + ("..." if len(data) > limit else "")
-
-
-class _Bucket:
-    """A token bucket: `rate` per second, at most `burst` saved up. Tokens may be
-    counts (one per try) or seconds (what a derivation took)."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate, self.burst = rate, burst
-        self.tokens, self.at = burst, time.monotonic()
-
-    def has(self, now: float, need: float = 1.0) -> bool:
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        return self.tokens >= need
-
-    def take(self, now: float, amount: float = 1.0) -> bool:
-        if not self.has(now, amount):
-            return False
-        self.tokens -= amount
-        return True
-
-
-class _Auth:
-    """Basic auth against a PBKDF2 hash, and the controller's config proof.
-
-    Each address gets a small budget of guesses (passwords or proofs), and all
-    untrusted addresses together a share of the server's time for PBKDF2:
-    a host flooding wrong passwords exhausts its own budget, not Prometheus's,
-    which still gets in after a restart (when the remembered headers are gone).
-    """
-
-    def __init__(self, auth: BasicAuth) -> None:
-        self._auth = auth
-        self._good: OrderedDict[bytes, None] = OrderedDict()
-        self._time = {
-            False: _Bucket(PBKDF2_SHARE, 2 * PBKDF2_SHARE),
-            True: _Bucket(PBKDF2_SHARE, 2 * PBKDF2_SHARE),
-        }
-        self._clients: OrderedDict[str, _Bucket] = OrderedDict()
-        try:
-            self._proof: str | None = config_proof(auth.password_hash)
-        except ValueError:
-            self._proof = None
-
-    def _guesses(self, client: str) -> _Bucket:
-        bucket = self._clients.pop(client, None) or _Bucket(
-            FAILED_LOGINS_PER_SECOND / 2, FAILED_LOGINS_PER_SECOND
-        )
-        self._clients[client] = bucket  # most recent last
-        while len(self._clients) > MAX_TRACKED_CLIENTS:
-            self._clients.popitem(last=False)
-        return bucket
-
-    def allows(self, header: str | None, client: str, trusted: bool = False) -> bool:
-        if not header or not header.startswith("Basic "):
-            return False
-        fingerprint = hashlib.sha256(header.encode("latin-1")).digest()
-        if fingerprint in self._good:
-            return True
-        try:
-            decoded = base64.b64decode(header[6:], validate=True).decode()
-        except (ValueError, UnicodeDecodeError):
-            return False
-        user, _, password = decoded.partition(":")
-        now = time.monotonic()
-        clock = self._time[trusted]
-        if not clock.has(now, 0.0) or not self._guesses(client).take(now):
-            return False  # too many attempts: refused without spending CPU on them
-        started = time.monotonic()
-        # Both always run: a wrong username costs the same time as a wrong password.
-        # bytes: compare_digest raises TypeError on non-ASCII str, which any client can send
-        right_user = hmac.compare_digest(user.encode(), self._auth.username.encode())
-        right_password = verify_password(password, self._auth.password_hash)
-        clock.tokens -= time.monotonic() - started
-        if right_user and right_password:
-            self._good[fingerprint] = None
-            while len(self._good) > 16:  # a few, never unbounded
-                self._good.popitem(last=False)
-            return True
-        return False
-
-    def proven(self, proof: str | None, client: str) -> bool:
-        """The client holds the agent.json this agent runs (push's health check)."""
-        if proof is None or self._proof is None:
-            return False
-        guesses = self._guesses(client)
-        if not guesses.has(time.monotonic()):
-            return False  # guessing: no answer, right or wrong
-        if hmac.compare_digest(proof.encode("latin-1"), self._proof.encode()):
-            return True
-        guesses.take(time.monotonic())
-        return False
-
-
-def client_key(address: str) -> str:
-    """Connections are counted per IPv4 address, per /64 for IPv6 (one host has many)."""
-    if ":" not in address:
-        return address
-    return str(ipaddress.ip_network(f"{address.split('%')[0]}/64", strict=False))
-
-
-@dataclass
-class _Request:
-    method: str
-    path: str
-    keep_alive: bool
-    headers: dict[str, str]
-
-
-class _BadRequest(Exception):
-    def __init__(self, status: int, why: str) -> None:
-        super().__init__(why)
-        self.status = status
-
-
-_SINGLE = {"authorization", "content-length", "transfer-encoding", CONFIG_PROOF_HEADER.lower()}
-
-
-def parse_request(head: bytes) -> _Request:
-    """A request head (without its final blank line), strictly: what a scraper sends."""
-    lines = head.split(b"\r\n")
-    if len(lines) > MAX_HEADERS + 1:
-        raise _BadRequest(431, "too many header lines")
-    parts = lines[0].split(b" ")
-    if len(parts) != 3:
-        raise _BadRequest(400, "malformed request line")
-    method, target, version = parts
-    if version not in (b"HTTP/1.0", b"HTTP/1.1"):
-        raise _BadRequest(505 if re.fullmatch(rb"HTTP/\d\.\d", version) else 400, "version")
-    if not TOKEN.fullmatch(method) or not TARGET.fullmatch(target):
-        raise _BadRequest(400, "malformed method or path")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(b":")
-        if not colon or not TOKEN.fullmatch(name) or not FIELD_VALUE.fullmatch(value):
-            raise _BadRequest(400, "malformed header line")
-        key = name.decode("ascii").lower()
-        if key in headers and key in _SINGLE:
-            raise _BadRequest(400, f"{key} given twice")
-        headers[key] = value.strip(b" \t").decode("latin-1")
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep_alive = "close" not in tokens and version == b"HTTP/1.1"  # 1.0: one request
-    path = target.decode("ascii").split("?", 1)[0]
-    return _Request(method.decode("ascii"), path, keep_alive, headers)
 
 
 class _Connection:
@@ -313,7 +141,7 @@ class MetricsServer:
         self.header_timeout = header_timeout
         self.connection_timeout = connection_timeout
         self.config_sha256 = config_sha256
-        self.auth = _Auth(listen.basic_auth) if listen.basic_auth is not None else None
+        self.auth = Auth(listen.basic_auth) if listen.basic_auth is not None else None
         self._trusted = tuple(ipaddress.ip_network(t, strict=False) for t in listen.trusted)
         self._max = max_connections or (TLS_SLOTS if tls is not None else PLAIN_SLOTS)
         self._untrusted_max = self._max - (max(1, self._max // 8) if listen.trusted else 0)
@@ -590,13 +418,13 @@ class MetricsServer:
         conn.requests += 1
         try:
             request = parse_request(head)
-        except _BadRequest as exc:
+        except BadRequest as exc:
             log.debug("bad request from %s (%s): %s", conn.address, exc, printable(head))
             self._answer(conn, exc.status, b"", close=True)
             return
         self._route(conn, request)
 
-    def _route(self, conn: _Connection, request: _Request) -> None:
+    def _route(self, conn: _Connection, request: Request) -> None:
         headers = request.headers
         has_body = "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
         # With a body, what follows it cannot be trusted to be the next request.
@@ -742,3 +570,6 @@ def tls_context(tls: Tls, source: str = "agent.json") -> ssl.SSLContext:
             "install them on the node or remove listen.tls",
         ) from exc
     return context
+
+
+__all__ = ["MAX_REQUESTS_PER_CONNECTION", "MetricsServer", "tls_context", "verify_password"]

@@ -25,7 +25,7 @@ import pytest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent import exporter
+from agent import auth as agent_auth
 from agent.config import BasicAuth, Listen, Tls
 from agent.errors import AgentError
 from agent.exporter import MetricsServer, tls_context, verify_password
@@ -650,13 +650,13 @@ def test_any_accept_header_gets_one_of_two_cached_bodies(serve: Serve, version: 
 def derivations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every password the exporter runs PBKDF2 on, in order."""
     seen: list[str] = []
-    real = exporter.verify_password
+    real = agent_auth.verify_password
 
     def counting(password: str, hashed: str) -> bool:
         seen.append(password)
         return real(password, hashed)
 
-    monkeypatch.setattr(exporter, "verify_password", counting)
+    monkeypatch.setattr(agent_auth, "verify_password", counting)
     return seen
 
 
