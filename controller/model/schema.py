@@ -24,7 +24,7 @@ from controller.model.types import (
     UciName,
     Ula48,
 )
-from controller.model.yamlsource import shown
+from controller.model.yamlbuild import shown
 
 RELEASES = ("19.07", "21.02", "22.03", "23.05", "24.10")
 Band = Literal["2g", "5g", "6g"]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from controller.errors import Location
-from controller.model.yamlsource import YamlDocument, dotted, find, locate, shown
+from controller.model.yamlbuild import shown
+from controller.model.yamlsource import YamlDocument, dotted, find, locate
 
 Path = tuple[str | int, ...]
 

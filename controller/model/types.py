@@ -25,7 +25,7 @@ from pydantic import (
     Tag,
 )
 
-from controller.model.yamlsource import shown
+from controller.model.yamlbuild import shown
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line/paragraph
 _ULA_RANGE = ipaddress.IPv6Network("fc00::/7")  # RFC 4193 unique local addresses
