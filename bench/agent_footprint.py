@@ -170,10 +170,13 @@ def wait_answering(netns: str, urls: list[str]) -> None:
     raise Stop(f"{urls} did not answer within 60 s")
 
 
-def start_processes(node: str, address: str, log: Path) -> tuple[subprocess.Popen[bytes], ...]:
+def start_processes(
+    node: str, address: str, log: Path, inventory: Path
+) -> tuple[subprocess.Popen[bytes], ...]:
     netns = f"mkn-{node}"
     # the lab's own agent instance makes way for the bench's instrumented one
-    run([MESHKEEPER, "lab", "exec", node, "--", "/etc/init.d/meshkeeper-agent", "stop"])
+    stop = ["/etc/init.d/meshkeeper-agent", "stop"]
+    run([MESHKEEPER, "lab", "exec", "-i", str(inventory), node, "--", *stop])
     # the lab's own argv (lab/router.py), under -X importtime
     agent_argv = [*router_python(), "-X", "importtime", *AGENT_ARGV]
     # nsenter and env (router_python's prefix) exec: the pid is the agent's own
@@ -199,7 +202,7 @@ def start_processes(node: str, address: str, log: Path) -> tuple[subprocess.Pope
 def measure(args: argparse.Namespace, address: str, base: Path) -> None:
     log = base / "agent.log"
     netns = f"mkn-{args.node}"
-    agent, exporter = start_processes(args.node, address, log)
+    agent, exporter = start_processes(args.node, address, log, base / "inventory")
     urls = [f"http://{address}:{AGENT_PORT}/metrics", f"http://{address}:{EXPORTER_PORT}/metrics"]
     try:
         wait_answering(netns, urls)
