@@ -35,7 +35,6 @@ Prints its figures; this is a benchmark, not a timed test.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import platform
@@ -57,10 +56,10 @@ from controller.model.load import load_inventory
 from controller.push.order import waves
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
 from gen_network import write
 
 BENCH = Path(__file__).resolve().parent
-BENCH_VENV = BENCH / ".venv"
 MESHKEEPER = str(Path(sys.executable).with_name("meshkeeper"))
 NOC_NS = "mk-noc"
 LAB_NS_PREFIXES = ("mkn-", "mki-")
@@ -219,22 +218,8 @@ def lab_namespaces() -> list[str]:
 
 
 def ensure_ansible() -> Path:
-    """bench/.venv with ansible-core; made with this interpreter, only when missing."""
-    # Two benches may make it at once (`make test` runs two halves side by side).
-    lock = os.open(BENCH, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        python = BENCH_VENV / "bin" / "python"
-        if not python.exists():
-            print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
-            _checked([sys.executable, "-m", "venv", str(BENCH_VENV)])
-        playbook = BENCH_VENV / "bin" / "ansible-playbook"
-        if not playbook.exists():
-            print("installing ansible-core into the bench venv ...", flush=True)
-            _checked([str(python), "-m", "pip", "install", "-q", "ansible-core"])
-        return playbook
-    finally:
-        os.close(lock)
+    """ansible-playbook from bench/.venv (bench/peers.py)."""
+    return peers.ensure("ansible-core").with_name("ansible-playbook")
 
 
 def ansible_version(playbook: Path) -> str:

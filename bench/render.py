@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
-import fcntl
 import json
 import os
 import platform
@@ -41,11 +40,11 @@ from controller.render.tree import RenderedFile, render_inventory, render_node, 
 from lab.paths import LabPaths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import peers
 from gen_network import write
 
 BENCH = Path(__file__).resolve().parent
 EXAMPLE = BENCH.parent / "inventory"
-BENCH_VENV = BENCH / ".venv"
 PEER_SCRIPT = BENCH / "netjson_device.py"
 PEER_NODE = "gw-market"  # the node bench/netjson_device.py mirrors
 
@@ -113,25 +112,6 @@ class ProcessParts:
     startup_s: float  # interpreter start + imports the render command makes (a subprocess)
     load_s: float
     render_s: float  # render_inventory, every node
-
-
-def ensure_bench_venv() -> Path:
-    """bench/.venv with netjsonconfig; made with this interpreter, only when missing."""
-    # Two benches may make it at once (`make test` runs two halves side by side).
-    lock = os.open(BENCH, os.O_RDONLY)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        python = BENCH_VENV / "bin" / "python"
-        if not python.exists():
-            print(f"creating {BENCH_VENV.relative_to(BENCH.parent)} ...", flush=True)
-            _run([sys.executable, "-m", "venv", str(BENCH_VENV)])
-        probe = [str(python), "-c", "import netjsonconfig"]
-        if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
-            print("installing netjsonconfig into the bench venv ...", flush=True)
-            _run([str(python), "-m", "pip", "install", "-q", "netjsonconfig"])
-        return python
-    finally:
-        os.close(lock)
 
 
 def _run(command: list[str]) -> str:
@@ -433,7 +413,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.nodes, args.runs, args.peer_runs, args.process_runs = 20, 1, 3, 1
-    python = ensure_bench_venv()
+    python = peers.ensure("netjsonconfig")
     with contextlib.ExitStack() as stack:
         # On disk where `meshkeeper render` writes by default: the project's build/.
         build = Path(__file__).resolve().parent.parent / "build"

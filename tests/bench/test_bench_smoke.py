@@ -49,6 +49,13 @@ def test_every_bench_has_a_smoke_test() -> None:
         assert script.stem not in packages, f"bench/{script.name} shadows the {script.stem} package"
 
 
+def test_peers_smoke() -> None:
+    out = smoke("peers.py", timeout=300)
+    assert re.search(
+        r"bench peers in bench/\.venv: netjsonconfig [0-9.]+ ansible-core [0-9.]+", out
+    )
+
+
 def test_gen_network_smoke() -> None:
     assert re.search(rf"generated 20 nodes, [0-9]+ bytes, in {FIGURE} s", smoke("gen_network.py"))
 
