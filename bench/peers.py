@@ -20,12 +20,16 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 VENV = BENCH / ".venv"
 PYTHON = VENV / "bin" / "python"
-# package -> the module that shows it is installed
-PEERS = {"netjsonconfig": "netjsonconfig", "ansible-core": "ansible"}
+PEERS = ("netjsonconfig", "ansible-core")
+# Asks the venv's package metadata, isolated (-I): `import ansible` would find the
+# project's own ansible/ directory when run from the checkout.
+INSTALLED = (
+    "import importlib.metadata as m, sys; print(*(f'{p} {m.version(p)}' for p in sys.argv[1:]))"
+)
 
 
 def ensure(*packages: str) -> Path:
-    """bench/.venv's python, with `packages` (keys of PEERS) installed."""
+    """bench/.venv's python, with `packages` (of PEERS) installed."""
     lock = os.open(BENCH, os.O_RDONLY)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -33,7 +37,7 @@ def ensure(*packages: str) -> Path:
             print(f"creating {VENV.relative_to(BENCH.parent)} ...", flush=True)
             _run([sys.executable, "-m", "venv", str(VENV)])
         for package in packages:
-            probe = [str(PYTHON), "-c", f"import {PEERS[package]}"]
+            probe = [str(PYTHON), "-I", "-c", INSTALLED, package]
             if subprocess.run(probe, capture_output=True, check=False).returncode != 0:
                 print(f"installing {package} into the bench venv ...", flush=True)
                 _run([str(PYTHON), "-m", "pip", "install", "-q", package])
@@ -53,11 +57,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="the same: make what is missing")
     parser.parse_args()
     python = ensure(*PEERS)
-    show = (
-        "import importlib.metadata as m, sys; print(*(f'{p} {m.version(p)}' for p in sys.argv[1:]))"
-    )
     versions = subprocess.run(
-        [str(python), "-c", show, *PEERS], capture_output=True, text=True, check=True
+        [str(python), "-I", "-c", INSTALLED, *PEERS], capture_output=True, text=True, check=True
     ).stdout.strip()
     print(f"bench peers in {VENV.relative_to(BENCH.parent)}: {versions}")
 
