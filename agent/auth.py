@@ -10,7 +10,7 @@ import time
 from collections import OrderedDict
 
 from agent.config import BasicAuth
-from agent.contract import config_proof
+from agent.contract import config_proof, password_parts
 
 FAILED_LOGINS_PER_SECOND = 2.0
 PBKDF2_SHARE = 0.25  # of the server thread's time, at most, for password derivations
@@ -18,14 +18,13 @@ MAX_TRACKED_CLIENTS = 256
 
 
 def verify_password(password: str, hashed: str) -> bool:
-    """`pbkdf2_sha256$ITERATIONS$SALT_HEX$HASH_HEX` (as the controller renders it)."""
-    scheme, iterations, salt, digest = hashed.split("$")
-    if scheme != "pbkdf2_sha256":
+    """Against agent/contract.py's password hash, as the controller renders it."""
+    try:
+        rounds, salt, digest = password_parts(hashed)
+    except ValueError:
         return False
-    computed = hashlib.pbkdf2_hmac(
-        "sha256", password.encode(), bytes.fromhex(salt), int(iterations)
-    )
-    return hmac.compare_digest(computed.hex(), digest)
+    computed = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    return hmac.compare_digest(computed, digest)
 
 
 class Bucket:

@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, TypeVar
 from agent import contract
 from agent.contract import (
     MAX_TRUSTED,
+    PASSWORD_HASH,
+    PASSWORD_SCHEME,
     PBKDF2_MAX_ROUNDS,
     PBKDF2_MIN_ROUNDS,
     SALT_MAX_BYTES,
@@ -36,7 +38,6 @@ WHICH_FILE = "pass agent.json with --config"
 MAX_CONFIG_BYTES = 1 << 20  # the example network's largest agent.json is under 3 kB
 MAX_INTEGER_DIGITS = 18  # JSON integers longer than this are no port or interval
 # What the exporter can verify: anything else would fail every scrape, not `check`.
-PASSWORD_HASH = re.compile(r"pbkdf2_sha256\$[1-9][0-9]*\$(?:[0-9a-f]{2})+\$[0-9a-f]{64}")
 SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # control characters (C0, DEL, C1) and lone surrogates (JSON allows "\\ud800"; printing
 # one raises): no name, path or address the agent shows in a log line holds them
@@ -439,7 +440,8 @@ class _Reader:
         if not PASSWORD_HASH.fullmatch(hashed):
             raise self.fail(
                 at,
-                f"must read pbkdf2_sha256$ITERATIONS$SALT$HASH (the controller writes it) — {FIX}",
+                f"must read {PASSWORD_SCHEME}$ITERATIONS$SALT$HASH (the controller writes it) "
+                f"— {FIX}",
             )
         _, rounds, salt, _ = hashed.split("$")
         # compare lengths first: int() of 5000 digits is itself an error

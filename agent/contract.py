@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 SCHEMA_VERSION = 1
 CONFIG_HEADER = "Meshkeeper-Config-Sha256"
@@ -37,7 +38,28 @@ SALT_MIN_BYTES, SALT_MAX_BYTES = 8, 64
 MAX_TRUSTED = 16  # listen.trusted: the NOC's addresses, a handful
 
 
+# The scrape password in agent.json: `pbkdf2_sha256$ROUNDS$SALT_HEX$HASH_HEX`.
+PASSWORD_SCHEME = "pbkdf2_sha256"  # noqa: S105 - a hash scheme name, not a password
+PASSWORD_HASH = re.compile(rf"{PASSWORD_SCHEME}\$[1-9][0-9]*\$(?:[0-9a-f]{{2}})+\$[0-9a-f]{{64}}")
+
+
+def password_hash(password: str, salt: bytes, rounds: int) -> str:
+    """The controller writes it; the agent verifies against it."""
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, rounds)
+    return f"{PASSWORD_SCHEME}${rounds}${salt.hex()}${digest.hex()}"
+
+
+def password_parts(hashed: str) -> tuple[int, bytes, bytes]:
+    """(rounds, salt, digest) of a password hash; ValueError if it is not one."""
+    if not PASSWORD_HASH.fullmatch(hashed):
+        raise ValueError(f"not {PASSWORD_SCHEME}$ROUNDS$SALT$HASH")
+    _, rounds, salt, digest = hashed.split("$")
+    if len(rounds) > 9:  # int() of thousands of digits is itself an error
+        raise ValueError("absurd PBKDF2 round count")
+    return int(rounds), bytes.fromhex(salt), bytes.fromhex(digest)
+
+
 def config_proof(password_hash: str) -> str:
     """What push sends in CONFIG_PROOF_HEADER for an agent.json with this password hash."""
-    digest = bytes.fromhex(password_hash.rsplit("$", 1)[-1])
+    digest = password_parts(password_hash)[2]
     return hmac.new(digest, _PROOF_MESSAGE, hashlib.sha256).hexdigest()

@@ -24,6 +24,7 @@ import hmac
 import json
 from typing import Any
 
+from agent import contract
 from agent.contract import SCHEMA_VERSION
 from controller.render.context import BABEL_LOCAL_PORT, NodeContext
 from controller.render.network import mesh_devices
@@ -113,9 +114,8 @@ def _salt(ctx: NodeContext) -> bytes:
 
 
 def password_hash(password: str, salt: bytes) -> str:
-    """PBKDF2-SHA256 as the agent verifies it: `pbkdf2_sha256$ROUNDS$SALT_HEX$HASH_HEX`."""
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, PBKDF2_ROUNDS)
-    return f"pbkdf2_sha256${PBKDF2_ROUNDS}${salt.hex()}${digest.hex()}"
+    """PBKDF2-SHA256 as the agent verifies it (agent/contract.py)."""
+    return contract.password_hash(password, salt, PBKDF2_ROUNDS)
 
 
 def _probes(ctx: NodeContext) -> dict[str, Any]:
