@@ -1,6 +1,6 @@
 """`batman_adv`: batman-adv's neighbours, originators and gateways (B.A.T.M.A.N. IV and V).
 
-The tables come from agent/batadv.py: generic netlink family `batadv` first,
+The tables come from agent/readers/batadv.py: generic netlink family `batadv` first,
 `batctl meshif bat0 nj|oj|gwj` (JSON) when netlink fails; neither reads the
 translation tables, so no client MAC address can reach a metric.
 
@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from agent.batadv import TQ_MAX, Originator, Tables, read_batctl, read_netlink
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
 from agent.errors import CollectorError
+from agent.readers.batadv import TQ_MAX, Originator, Tables, read_batctl, read_netlink
 
 MESH = "bat0"  # the name controller/render/batman_adv.py gives the mesh interface
 KBIT_S = 1000 / 8  # bytes per second in one kbit/s

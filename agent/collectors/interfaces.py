@@ -1,6 +1,6 @@
 """`interfaces`: traffic, errors, drops, state and carrier changes of every link.
 
-Read from rtnetlink (agent/netlink.py). Every link but loopback is exported:
+Read from rtnetlink (agent/readers/netlink.py). Every link but loopback is exported:
 a router has a handful (ports, bridges, radios, the mesh, uplinks), a bounded
 set of names the operator knows from its config.
 
@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
-from agent.netlink import Link, dump_links, parse_links
+from agent.readers.netlink import Link, dump_links, parse_links
 
 COUNTERS = (
     ("receive_bytes", "rx_bytes", "Bytes received."),

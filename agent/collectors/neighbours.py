@@ -28,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from agent.collectors.babel import BabeldNotRunning, parse_dump, read_dump
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig, Neighbour
-from agent.icmp import EchoResult, EchoTarget, ping
+from agent.readers.icmp import EchoResult, EchoTarget, ping
 
 ECHOES_PER_ROUND = 3
 

@@ -1,6 +1,6 @@
 """`wireless`: mesh peers' links, radio noise and airtime, access-point client counts.
 
-Read from nl80211 through pyroute2's IW (agent/nl80211.py; FIELD-NOTES.md,
+Read from nl80211 through pyroute2's IW (agent/readers/nl80211.py; FIELD-NOTES.md,
 "Mesh link metrics"). pyroute2 is imported on the first run, and only on a
 node with cfg80211 loaded (/sys/class/ieee80211): a disabled collector, or
 one on a wired-only router, never loads it. Without nl80211 every run fails
@@ -51,11 +51,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
 from agent.errors import CollectorError
-from agent.nl80211 import Interface, Station, Survey, open_nl80211
+from agent.readers.nl80211 import Interface, Station, Survey, open_nl80211
 
 
 class Reader(Protocol):
-    """What the collector reads; agent.nl80211.Nl80211Reader is the real one."""
+    """What the collector reads; agent.readers.nl80211.Nl80211Reader is the real one."""
 
     def interfaces(self) -> list[Interface]: ...
 

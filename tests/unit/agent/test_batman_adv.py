@@ -28,7 +28,11 @@ from typing import Any
 
 import pytest
 
-from agent.batadv import (
+from agent.collectors.base import Host
+from agent.collectors.batman_adv import SPEC, BatmanCollector, families, link_tq
+from agent.config import AgentConfig, Listen, Mesh
+from agent.errors import CollectorError
+from agent.readers.batadv import (
     ATTRIBUTES,
     BATCTL_PATH,
     BATCTL_TIMEOUT,
@@ -52,10 +56,6 @@ from agent.batadv import (
     read_netlink,
     tables,
 )
-from agent.collectors.base import Host
-from agent.collectors.batman_adv import SPEC, BatmanCollector, families, link_tq
-from agent.config import AgentConfig, Listen, Mesh
-from agent.errors import CollectorError
 from tests.unit.agent.conftest import FIXTURES, exposition, promtool_problems, registry_of
 
 TABLES = FIXTURES / "batman-adv"

@@ -11,7 +11,7 @@ from agent.collectors.base import Host
 from agent.collectors.neighbours import NeighboursCollector, build, families, targets
 from agent.config import AgentConfig, Listen, Mesh, Neighbour
 from agent.errors import CollectorError
-from agent.icmp import EchoResult, EchoTarget, checksum, echo_request, parse_reply, ping
+from agent.readers.icmp import EchoResult, EchoTarget, checksum, echo_request, parse_reply, ping
 from tests.unit.agent.conftest import FIXTURES, exposition, promtool_problems, registry_of
 
 NODE_B = (

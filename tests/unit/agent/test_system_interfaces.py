@@ -15,7 +15,7 @@ from agent.collectors.interfaces import InterfacesCollector
 from agent.collectors.system import SystemCollector, parse_meminfo
 from agent.config import AgentConfig, Listen
 from agent.errors import CollectorError
-from agent.netlink import messages, parse_links
+from agent.readers.netlink import messages, parse_links
 from tests.unit.agent.conftest import FIXTURES, exposition, promtool_problems, registry_of
 
 DUMP = (FIXTURES / "rtnetlink" / "links.dump").read_bytes()

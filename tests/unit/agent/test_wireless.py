@@ -1,4 +1,4 @@
-"""The `wireless` collector and its nl80211 layer (agent/nl80211.py), on recorded dumps.
+"""The `wireless` collector and its nl80211 layer (agent/readers/nl80211.py), on recorded dumps.
 
 No radio runs here, so the nl80211 messages are real recordings decoded by
 pyroute2 (tests/fixtures/nl80211/PROVENANCE.md): one station dump from an
@@ -28,11 +28,11 @@ from pyroute2.common import load_dump
 from pyroute2.netlink.exceptions import NetlinkError
 from pyroute2.netlink.nl80211 import MarshalNl80211
 
-from agent import nl80211
 from agent.collectors import wireless
 from agent.collectors.base import Host
 from agent.errors import CollectorError
-from agent.nl80211 import (
+from agent.readers import nl80211
+from agent.readers.nl80211 import (
     IFTYPE_AP,
     IFTYPE_MESH_POINT,
     NO_NL80211,
@@ -383,8 +383,8 @@ def test_importing_and_failing_never_loads_pyroute2(tmp_path: Path) -> None:
     script = f"""
 import sys
 from pathlib import Path
-import agent.nl80211
-assert not [m for m in sys.modules if m.startswith("pyroute2")], "agent.nl80211 loads it"
+import agent.readers.nl80211
+assert not [m for m in sys.modules if m.startswith("pyroute2")], "agent.readers.nl80211 loads it"
 from agent.collectors import wireless
 from agent.collectors.base import Host
 from agent.errors import CollectorError
