@@ -27,8 +27,10 @@ from agent.contract import (
     PASSWORD_SCHEME,
     PBKDF2_MAX_ROUNDS,
     PBKDF2_MIN_ROUNDS,
+    PROBE_KINDS,
     SALT_MAX_BYTES,
     SALT_MIN_BYTES,
+    TARGET_TIERS,
 )
 from agent.errors import ConfigError
 
@@ -36,6 +38,7 @@ SCHEMA_VERSION = contract.SCHEMA_VERSION  # read here by the agent's callers and
 FIX = "fix it in the inventory and push again"
 WHICH_FILE = "pass agent.json with --config"
 MAX_CONFIG_BYTES = 1 << 20  # the example network's largest agent.json is under 3 kB
+MAX_DOWNLOAD = 1 << 20  # a throughput probe's download, at most (its budget is small)
 MAX_INTEGER_DIGITS = 18  # JSON integers longer than this are no port or interval
 # What the exporter can verify: anything else would fail every scrape, not `check`.
 SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -135,6 +138,8 @@ class Uplink:
     interface: str
     isp: str
     proto: str
+    device: str | None = None  # the Linux device it leaves through: probes bind to it
+    gateway: str | None = None  # its first hop when static; else read from the routes
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,15 @@ class Target:
     host: str | None = None
     port: int | None = None
     isp: str | None = None
+    download: str | None = None  # the path a throughput probe fetches (HTTP, port 80)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """A gateway of the mesh, which a non-gateway probes through the mesh (the mesh tier)."""
+
+    name: str
+    address: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +167,10 @@ class Probes:
     interval_seconds: int = 60
     gateway: bool = True
     targets: tuple[Target, ...] = ()
+    gateways: tuple[Gateway, ...] = ()  # the mesh tier: set on non-gateways
+    ca_file: str | None = None  # TLS trust for the tls probe; None: the system's store
+    throughput_every: int = 5  # rounds between downloads (every round while one is slow)
+    download_bytes: int = 65_536
 
 
 @dataclass(frozen=True)
@@ -497,12 +515,29 @@ class _Reader:
         )
 
     def uplink(self, value: Any, where: str) -> Uplink:
-        data = self.obj(value, where, {"interface", "isp", "proto"}, set())
-        return Uplink(*(self.text(data[k], f"{where}.{k}") for k in ("interface", "isp", "proto")))
+        data = self.obj(value, where, {"interface", "isp", "proto"}, {"device", "gateway"})
+        return Uplink(
+            interface=self.text(data["interface"], f"{where}.interface"),
+            isp=self.text(data["isp"], f"{where}.isp"),
+            proto=self.text(data["proto"], f"{where}.proto"),
+            device=self.opt(data, "device", where, self.text),
+            gateway=self.opt(data, "gateway", where, self.address),
+        )
 
     def probes(self, value: Any, where: str) -> Probes:
-        tiers = ("isp", "domestic", "international", "platforms")
-        data = self.obj(value, where, {"interval_seconds"}, {"gateway", *tiers})
+        data = self.obj(
+            value,
+            where,
+            {"interval_seconds"},
+            {
+                "gateway",
+                "gateways",
+                "ca_file",
+                "throughput_every",
+                "download_bytes",
+                *TARGET_TIERS,
+            },
+        )
         gateway = data.get("gateway", True)
         return Probes(
             interval_seconds=self.number(
@@ -511,16 +546,45 @@ class _Reader:
             gateway=self.typed(gateway, f"{where}.gateway", bool, "true or false"),
             targets=tuple(
                 self.target(tier, v, w)
-                for tier in tiers
+                for tier in TARGET_TIERS
                 for v, w in self.items(data.get(tier, []), f"{where}.{tier}")
             ),
+            gateways=tuple(
+                self.gateway(v, w)
+                for v, w in self.items(data.get("gateways", []), f"{where}.gateways")
+            ),
+            ca_file=self.opt(data, "ca_file", where, self.text),
+            throughput_every=self.opt(
+                data, "throughput_every", where, lambda v, w: self.number(v, w, 1, 1000)
+            )
+            or 5,
+            download_bytes=self.opt(
+                data, "download_bytes", where, lambda v, w: self.number(v, w, 1024, MAX_DOWNLOAD)
+            )
+            or 65_536,
+        )
+
+    def gateway(self, value: Any, where: str) -> Gateway:
+        data = self.obj(value, where, {"name", "address"}, set())
+        return Gateway(
+            name=self.text(data["name"], f"{where}.name"),
+            address=self.address(data["address"], f"{where}.address"),
         )
 
     def target(self, tier: str, value: Any, where: str) -> Target:
-        data = self.obj(value, where, {"name", "kinds"}, {"address", "host", "port", "isp"})
+        data = self.obj(
+            value, where, {"name", "kinds"}, {"address", "host", "port", "isp", "download"}
+        )
         kinds = tuple(self.text(v, w) for v, w in self.items(data["kinds"], f"{where}.kinds"))
         if not kinds:
             raise self.fail(f"{where}.kinds", f"must list at least one probe kind — {FIX}")
+        for index, kind in enumerate(kinds):
+            if kind not in PROBE_KINDS:
+                raise self.fail(
+                    f"{where}.kinds[{index}]",
+                    f"{shown(kind)} is no probe kind (known: {', '.join(PROBE_KINDS)}) — this "
+                    "agent may be older than the controller that rendered the file: upgrade it",
+                )
         target = Target(
             tier=tier,
             name=self.text(data["name"], f"{where}.name"),
@@ -529,10 +593,19 @@ class _Reader:
             host=self.opt(data, "host", where, self.text),
             port=self.opt(data, "port", where, lambda v, w: self.number(v, w, 1, 65535)),
             isp=self.opt(data, "isp", where, self.text),
+            download=self.opt(data, "download", where, self.download),
         )
         if target.address is None and target.host is None:
             raise self.fail(where, f"needs an address or a host — {FIX}")
+        if "throughput" in kinds and target.download is None:
+            raise self.fail(f"{where}.download", f"is required with kind throughput — {FIX}")
         return target
+
+    def download(self, value: Any, where: str) -> str:
+        text = self.text(value, where)
+        if not text.startswith("/") or not text.isascii() or " " in text or len(text) > 200:
+            raise self.fail(where, f"must be a URL path such as /bytes/65536 — {FIX}")
+        return text
 
     def collectors(self, value: Any, where: str) -> dict[str, float]:
         data = self.mapping(value, where, "must map collector names to intervals in seconds")

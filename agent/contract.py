@@ -63,3 +63,90 @@ def config_proof(password_hash: str) -> str:
     """What push sends in CONFIG_PROOF_HEADER for an agent.json with this password hash."""
     digest = password_parts(password_hash)[2]
     return hmac.new(digest, _PROOF_MESSAGE, hashlib.sha256).hexdigest()
+
+
+# Collectors: every name the agent has, and what runs when agent.json lists none.
+COLLECTORS = ("system", "interfaces", "babel", "batman_adv", "wireless", "neighbours")
+
+
+def default_collectors(protocol: str | None, *, radios: bool, neighbours: bool) -> list[str]:
+    """The collectors a node runs unless the inventory lists them: what its config implies.
+    `protocol` is the mesh routing protocol (babel, batman-adv) or None when not meshed."""
+    names = ["system", "interfaces"]
+    if protocol == "babel":
+        names.append("babel")
+    elif protocol == "batman-adv":
+        names.append("batman_adv")
+    if radios:
+        names.append("wireless")
+    if neighbours:
+        names.append("neighbours")
+    return names
+
+
+# Shutdown detection. Tiers, from the router outwards: `mesh` (a non-gateway reaching
+# the gateways), `gateway` (each uplink's first hop), then the inventory's target lists.
+TARGET_TIERS = ("isp", "domestic", "international", "platforms")
+TIERS = ("mesh", "gateway", *TARGET_TIERS)
+# Probe kinds, in the order a connection climbs the layers. agent/probes has one
+# module per kind; the inventory's schema takes its list from here.
+PROBE_KINDS = ("icmp", "dns", "tcp", "tls", "http", "throughput", "trace")
+MESH_PATH = "mesh"  # the `uplink` label of probes a non-gateway sends through the mesh
+# OONI's failure strings (and the few the agent adds), the `failure` label's values.
+FAILURES = (
+    "connection_refused",
+    "connection_reset",
+    "generic_timeout_error",
+    "eof_error",
+    "network_unreachable",
+    "host_unreachable",
+    "dns_nxdomain_error",
+    "dns_servfail_error",
+    "dns_refused_error",
+    "dns_no_answer",
+    "dns_bogon_error",
+    "dns_injection",
+    "dns_wrong_answer",
+    "ssl_invalid_hostname",
+    "ssl_unknown_authority",
+    "ssl_failed_handshake",
+    "http_blockpage",
+    "http_unexpected_status",
+    "http_unexpected_body",
+    "throughput_low",
+    "unknown_failure",
+)
+
+# The verdict's classes. Labels beyond `class` are empty where they do not apply.
+VERDICT_CLASSES = (
+    "ok",
+    "local_failure",
+    "mesh_partition",
+    "isp_outage",
+    "international_shutdown",
+    "national_shutdown",
+    "dns_tampering",
+    "platform_blocked",
+    "throttled",
+    "anomaly",
+)
+VERDICT_LABELS = ("class", "uplink", "target", "platform", "layer")
+BLOCK_LAYERS = ("dns", "tcp_ip", "tls_sni", "http")
+VERDICT_ENTER_ROUNDS = 3  # K: agreeing rounds before a class is entered
+VERDICT_LEAVE_ROUNDS = 2  # L: rounds without it before it is left
+
+# Metric names the controller, the NOC's rules and the agent share.
+M_LINK_UP = "meshkeeper_link_up"
+M_CONFIG_GENERATION = "meshkeeper_config_generation"
+M_COLLECTOR_SUCCESS = "meshkeeper_collector_success"
+M_PROBE_SUCCESS = "meshkeeper_probe_success"
+M_PROBE_DURATION = "meshkeeper_probe_duration_seconds"
+M_PROBE_FAILURES = "meshkeeper_probe_failures"  # a counter: the exposition adds _total
+M_TIER_REACHABLE = "meshkeeper_tier_reachable_ratio"
+M_VERDICT = "meshkeeper_verdict"
+M_VERDICT_SINCE = "meshkeeper_verdict_since_timestamp_seconds"
+M_LAST_SUCCESS = "meshkeeper_last_success_timestamp_seconds"
+M_PROBE_ROUND = "meshkeeper_probe_round_timestamp_seconds"
+M_PROBE_BYTES = "meshkeeper_probe_traffic_bytes"  # a counter: _total, by direction
+M_BASELINE_RTT = "meshkeeper_probe_baseline_rtt_seconds"
+M_BASELINE_RATE = "meshkeeper_probe_baseline_download_bytes_per_second"

@@ -78,11 +78,18 @@ def parse_reply(family: int, packet: bytes, raw: bool) -> tuple[int, int] | None
     return (ident, seq) if kind == ECHO_REPLY[family] else None
 
 
-def _open(family: int) -> tuple[socket.socket, bool]:
+def _open(family: int, device: str | None = None) -> tuple[socket.socket, bool]:
     try:
-        return socket.socket(family, socket.SOCK_RAW, PROTO[family]), True
+        sock, raw = socket.socket(family, socket.SOCK_RAW, PROTO[family]), True
     except PermissionError:  # not root: the kernel's ping sockets (net.ipv4.ping_group_range)
-        return socket.socket(family, socket.SOCK_DGRAM, PROTO[family]), False
+        sock, raw = socket.socket(family, socket.SOCK_DGRAM, PROTO[family]), False
+    if device:  # out through this device only (a gateway's uplink), whatever the routes say
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, device.encode() + b"\0")
+        except OSError:
+            sock.close()
+            raise
+    return sock, raw
 
 
 def _destination(target: EchoTarget) -> tuple[str, int] | tuple[str, int, int, int]:
@@ -93,10 +100,15 @@ def _destination(target: EchoTarget) -> tuple[str, int] | tuple[str, int, int, i
 
 
 def ping(
-    targets: Iterable[EchoTarget], count: int = 3, spacing: float = 0.2, wait: float = 1.0
+    targets: Iterable[EchoTarget],
+    count: int = 3,
+    spacing: float = 0.2,
+    wait: float = 1.0,
+    device: str | None = None,
 ) -> dict[EchoTarget, EchoResult]:
     """Send `count` echoes to every target, `spacing` apart; collect replies until `wait`
-    after the last one. A target whose interface is gone gets nothing sent (loss 1)."""
+    after the last one. A target whose interface is gone gets nothing sent (loss 1).
+    With `device`, every echo leaves through that device (SO_BINDTODEVICE)."""
     wanted = list(dict.fromkeys(targets))
     if not wanted:
         return {}
@@ -104,7 +116,7 @@ def ping(
     sockets: dict[int, tuple[socket.socket, bool]] = {}
     try:
         for family in sorted({t.family for t in wanted}):
-            sockets[family] = _open(family)
+            sockets[family] = _open(family, device)
     except OSError:
         for sock, _raw in sockets.values():
             sock.close()
