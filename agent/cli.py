@@ -4,6 +4,11 @@
     meshkeeper-agent check --config FILE        validate the config, exit 2 if bad
     meshkeeper-agent collect --config FILE      run the collectors once, print /metrics
     meshkeeper-agent collectors                 list the collectors
+    meshkeeper-agent probe --config FILE [--once] [--json]
+                                                run probe rounds by hand: each result,
+                                                the verdict and its evidence
+    meshkeeper-agent journal export [--since T] [--until T]
+                                                the journal as OpenMetrics, for backfill
 
 Exit codes: 0 fine, 2 bad config or usage, 1 could not start.
 """
@@ -24,8 +29,10 @@ from types import FrameType
 from agent import __version__
 from agent.collectors import ALL, BY_NAME, Host, default_names
 from agent.config import AgentConfig, check_files, load_config, member, source_name
+from agent.detector import DEFAULT_STATE_DIR, Detector
 from agent.errors import AgentError, CollectorError, ConfigError
 from agent.exporter import MetricsServer, tls_context
+from agent.probe_cli import journal_export, probe_command
 from agent.schedule import Job, run_once, start
 from agent.state import Reading, State
 
@@ -56,13 +63,78 @@ def _parser() -> argparse.ArgumentParser:
             help="do not run this collector even if the config enables it (repeatable)",
         )
         command.add_argument("--root", type=Path, default=Path("/"), help=argparse.SUPPRESS)
+        if name == "run":
+            command.add_argument(
+                "--probe-interval",
+                type=_seconds,
+                metavar="SECONDS",
+                help="probe every SECONDS instead of agent.json's interval (the lab uses 5)",
+            )
+            command.add_argument(
+                "--state-dir",
+                type=Path,
+                default=DEFAULT_STATE_DIR,
+                help="baselines and journal, on flash (default: %(default)s)",
+            )
+    probe = commands.add_parser(
+        "probe", help="run probe rounds now and print results and verdict", description=PROBE_HELP
+    )
+    probe.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    probe.add_argument(
+        "--once", action="store_true", help="one round (default: 3, the verdict's K)"
+    )
+    probe.add_argument("--json", action="store_true", help="machine-readable output")
+    probe.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="read the learned baselines from here (never written by this command)",
+    )
+    journal = commands.add_parser("journal", help="the on-flash journal of probe rounds")
+    journal_commands = journal.add_subparsers(dest="journal_command", required=True)
+    export = journal_commands.add_parser(
+        "export", help="write the journal as OpenMetrics with timestamps (for meshkeeper backfill)"
+    )
+    export.add_argument("--since", type=_timestamp, default=None, metavar="UNIX_TIME")
+    export.add_argument("--until", type=_timestamp, default=None, metavar="UNIX_TIME")
+    export.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR)
     commands.add_parser("collectors", help="list the collectors and their default intervals")
     return parser
 
 
-def enabled(config: AgentConfig, disabled: Sequence[str], source: str) -> list[tuple[str, float]]:
+PROBE_HELP = (
+    "Run probe rounds as the agent does (every kind agent.json names, through every "
+    "uplink) and print each result, then the verdict with its evidence. The verdict "
+    "needs K agreeing rounds, so without --once three rounds run, one interval apart "
+    "at most 5 s. Exit status 0: the verdict is ok; 3: it holds something else."
+)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError("must be from 1 to 3600 seconds")
+    return value
+
+
+def _timestamp(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a unix time") from None
+    if not 0 <= value < 1e11:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a unix time")
+    return value
+
+
+def enabled(
+    config: AgentConfig, disabled: Sequence[str], source: str, host: Host | None = None
+) -> list[tuple[str, float]]:
     names = dict(config.collectors) or {
-        name: BY_NAME[name].interval_seconds for name in default_names(config)
+        name: BY_NAME[name].interval_seconds for name in default_names(config, host)
     }
     known = f"no such collector — use one of {', '.join(BY_NAME)}"
     for name in names:
@@ -148,10 +220,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in ALL:
             print(f"{spec.name:<12} every {spec.interval_seconds:g} s  {spec.summary}")
         return 0
+    if args.command == "journal":
+        return journal_export(args.state_dir, args.since, args.until)
     source = source_name(args.config)
+    if args.command == "probe":
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"meshkeeper-agent: {exc}", file=sys.stderr)
+            return 2
+        return probe_command(config, args.state_dir, once=args.once, as_json=args.json)
     try:
         config = load_config(args.config)
-        chosen = enabled(config, args.disable, source)
+        chosen = enabled(config, args.disable, source, Host(root=args.root))
         tls = None
         if args.command != "collect":  # the files it serves with are there and load
             check_files(config, source)
@@ -170,7 +251,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_once(job, state)
         sys.stdout.buffer.write(state.exposition()[0])
         return 0
-    return _run(config, job_list, state, tls)
+    detector = probe_detector(config, args.state_dir)
+    if detector is not None:
+        interval = args.probe_interval or float(config.probes.interval_seconds)
+        job_list.append(Job("probes", interval, detector.collect))
+    try:
+        return _run(config, job_list, state, tls)
+    finally:
+        if detector is not None:
+            detector.close()  # the journal's last batch, and the baselines, to flash
+
+
+def probe_detector(config: AgentConfig, state_dir: Path) -> Detector | None:
+    """The probes' detector: nothing to probe, none."""
+    probes = config.probes
+    if not probes.targets and not probes.gateways and not (probes.gateway and config.uplinks):
+        return None
+    try:
+        state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:  # probing still works; only memory across restarts is lost
+        log.warning("no state directory %s (%s): baselines and journal stay in RAM", state_dir, exc)
+        return Detector(config)
+    return Detector.on_flash(config, state_dir)
 
 
 def _run(config: AgentConfig, job_list: list[Job], state: State, tls: ssl.SSLContext | None) -> int:

@@ -136,6 +136,7 @@ VERDICT_ENTER_ROUNDS = 3  # K: agreeing rounds before a class is entered
 VERDICT_LEAVE_ROUNDS = 2  # L: rounds without it before it is left
 
 # Metric names the controller, the NOC's rules and the agent share.
+METRIC_PREFIX = "meshkeeper_"
 M_LINK_UP = "meshkeeper_link_up"
 M_CONFIG_GENERATION = "meshkeeper_config_generation"
 M_COLLECTOR_SUCCESS = "meshkeeper_collector_success"

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, exposition
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.openmetrics import exposition as openmetrics_exposition
 
+from agent import contract
+
 Encoder = Callable[[CollectorRegistry], bytes]
 
 
@@ -84,7 +86,7 @@ class State:
 
 def _health(readings: dict[str, Reading]) -> Iterator[Metric]:
     success = GaugeMetricFamily(
-        "meshkeeper_collector_success",
+        contract.M_COLLECTOR_SUCCESS,
         "Whether the collector's last run read its source (1) or failed (0).",
         labels=["collector"],
     )

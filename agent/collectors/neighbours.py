@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from agent import contract
 from agent.collectors.babel import BabeldNotRunning, parse_dump, read_dump
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig, Neighbour
@@ -57,7 +58,7 @@ def families(
 ) -> list[Metric]:
     labels = ["neighbor", "medium"]
     up = GaugeMetricFamily(
-        "meshkeeper_link_up",
+        contract.M_LINK_UP,
         "1 when the expected link to the neighbour answered echoes this round, else 0.",
         labels=labels,
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily, Metric
 
-from agent import __version__
+from agent import __version__, contract
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
 from agent.errors import CollectorError
@@ -158,7 +158,7 @@ class SystemCollector:
         info.add_metric([], {"hash": tree})
         return [
             GaugeMetricFamily(
-                "meshkeeper_config_generation",
+                contract.M_CONFIG_GENERATION,
                 "The generation of the config meshkeeper push applied.",
                 value=float(generation),
             ),

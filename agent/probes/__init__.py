@@ -7,10 +7,15 @@ agent.json's reader take them from there, and a test holds the two equal.
 
 from __future__ import annotations
 
-from agent.probes import icmp, tcp
+from agent.probes import dns, http, icmp, tcp, throughput, tls, trace
 from agent.probes.base import Prober
 
 PROBERS: dict[str, Prober] = {
     "icmp": icmp.probe,
+    "dns": dns.probe,
     "tcp": tcp.probe,
+    "tls": tls.probe,
+    "http": http.probe,
+    "throughput": throughput.probe,
+    "trace": trace.probe,
 }

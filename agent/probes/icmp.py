@@ -20,8 +20,10 @@ ECHO_BYTES = 2 * (20 + 8 + 10)  # IPv4 + ICMP headers + payload, out and back
 def probe(request: Request) -> Result:
     started = time.monotonic()
     address = request.target.address
-    if address is None:
-        return result(request, started, ok=False, failure="unknown_failure", evidence="no address")
+    if address is None:  # a first hop nobody knows: no lease, no default route
+        return result(
+            request, started, ok=False, failure="network_unreachable", evidence="no address known"
+        )
     wait = max(remaining(started, request.timeout) - SPACING * (COUNT - 1), 0.05)
     try:
         echo = ping(

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
+from agent.contract import PROBE_KINDS
 from controller.model.types import (
     ConfigText,
     EnvSecret,
@@ -281,7 +282,15 @@ class Isp(Strict):
     asn: Annotated[int, Field(ge=1, le=4294967295)] | None = None
 
 
-ProbeKind = Literal["icmp", "tcp", "dns", "tls", "http"]
+def _probe_kind(kind: str) -> str:
+    if kind not in PROBE_KINDS:
+        raise ValueError(f"{shown(kind)} is no probe kind — use one of {', '.join(PROBE_KINDS)}")
+    return kind
+
+
+# The agent's list (agent/contract.py), never spelled here: a kind the agent lacks
+# would fail on every router at its next start.
+ProbeKind = Annotated[str, AfterValidator(_probe_kind), WithJsonSchema({"enum": list(PROBE_KINDS)})]
 
 
 class Target(Strict):
@@ -291,11 +300,16 @@ class Target(Strict):
     port: Port | None = None
     kinds: Annotated[list[ProbeKind], Field(min_length=1)] = ["icmp"]
     isp: Hostname | None = None
+    # What a `throughput` probe downloads over plain HTTP (port 80): a URL path whose
+    # answer is at least probes.throughput.bytes long, e.g. /bytes/65536.
+    download: RouterPath | None = None  # a URL path: the same characters, nothing to escape
 
     @model_validator(mode="after")
     def _address_or_host(self) -> Target:
         if self.address is None and self.host is None:
             raise ValueError("needs an address or a host — add one of them")
+        if "throughput" in self.kinds and self.download is None:
+            raise ValueError("kind throughput needs `download`, the URL path it fetches")
         return self
 
 
@@ -307,9 +321,20 @@ class ProbeTiers(Strict):
     platforms: list[Target] = Field(default_factory=list)
 
 
+class Throughput(Strict):
+    # Rounds between downloads (every round while the last one was slow), and the
+    # bytes each reads: the default costs ~13 kB a minute, 0.2 % of a 1 Mbit/s uplink.
+    every: Annotated[int, Field(ge=1, le=1000)] = 5
+    bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
+
+
 class Probes(Strict):
     interval: Annotated[int, Field(ge=10, le=3600)] = 60
     tiers: ProbeTiers = Field(default_factory=ProbeTiers)
+    throughput: Throughput = Field(default_factory=Throughput)
+    # The tls probe's trust store on the routers; left out, the system's
+    # (/etc/ssl/certs/ca-certificates.crt with OpenWrt's ca-certificates package).
+    ca_file: RouterPath | None = None
 
 
 class Service(Strict):

@@ -27,6 +27,7 @@ from typing import TextIO, cast
 
 from prometheus_client.parser import text_fd_to_metric_families
 
+from agent import contract
 from controller.noc.targets import AgentTarget
 from controller.push.health import unverified_tls
 from controller.push.report import shown
@@ -75,15 +76,15 @@ def read_exposition(view: AgentView, text: str, deadline: float | None = None) -
     lines = cast(TextIO, _lines(text, deadline))  # the parser only iterates it
     for family in text_fd_to_metric_families(lines):
         for sample in family.samples:
-            ours = ours or sample.name.startswith("meshkeeper_")
-            if sample.name == "meshkeeper_link_up":
+            ours = ours or sample.name.startswith(contract.METRIC_PREFIX)
+            if sample.name == contract.M_LINK_UP:
                 view.links[_label(sample.labels, "neighbor", sample.name)] = sample.value == 1
-            elif sample.name == "meshkeeper_config_generation":
+            elif sample.name == contract.M_CONFIG_GENERATION:
                 view.generation = _whole(sample.value, sample.name)
-            elif sample.name == "meshkeeper_collector_success" and sample.value != 1:
+            elif sample.name == contract.M_COLLECTOR_SUCCESS and sample.value != 1:
                 view.broken.append(_label(sample.labels, "collector", sample.name))
     if not ours:
-        raise BadAnswer("no meshkeeper_ metrics: not a meshkeeper agent")
+        raise BadAnswer(f"no {contract.METRIC_PREFIX} metrics: not a meshkeeper agent")
     return view
 
 

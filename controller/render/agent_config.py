@@ -60,7 +60,14 @@ def render(ctx: NodeContext) -> str:
             if name in plans
         ],
         "uplinks": [
-            {"interface": iface, "isp": uplink.isp, "proto": uplink.proto}
+            {
+                "interface": iface,
+                "isp": uplink.isp,
+                "proto": uplink.proto,
+                # what the uplink's traffic leaves through: the agent's probes bind to it
+                "device": f"pppoe-{iface}" if uplink.proto == "pppoe" else uplink.port,
+                **({"gateway": uplink.gateway} if uplink.gateway else {}),
+            }
             for iface, uplink in zip(ctx.uplink_names(), node.uplinks, strict=True)
         ],
         "probes": _probes(ctx),
@@ -75,14 +82,11 @@ def collectors(ctx: NodeContext) -> list[str]:
     chosen = ctx.node.agent.collectors
     if chosen is not None:
         return list(chosen)
-    names = ["system", "interfaces"]
-    if ctx.meshed:
-        names.append("babel" if ctx.protocol == "babel" else "batman_adv")
-    if ctx.node.radios:
-        names.append("wireless")
-    if ctx.links:
-        names.append("neighbours")
-    return names
+    return contract.default_collectors(
+        ctx.protocol if ctx.meshed else None,
+        radios=bool(ctx.node.radios),
+        neighbours=bool(ctx.links),
+    )
 
 
 def _listen(ctx: NodeContext) -> dict[str, Any]:
@@ -121,13 +125,24 @@ def password_hash(password: str, salt: bytes) -> str:
 def _probes(ctx: NodeContext) -> dict[str, Any]:
     probes = ctx.inv.probes
     tiers = probes.tiers
+    inv = ctx.inv
+    # The mesh tier: a router without uplinks checks it still reaches the gateways.
+    gateways = [
+        {"name": name, "address": str(inv.plan[name].mesh_address)}
+        for name, other in sorted(inv.nodes.items())
+        if other.uplinks and name != ctx.node.name and name in inv.plan
+    ]
     return {
         "interval_seconds": probes.interval,
         "gateway": tiers.gateway,
+        **({"gateways": gateways} if gateways and not ctx.node.uplinks else {}),
+        **({"ca_file": probes.ca_file} if probes.ca_file else {}),
+        "throughput_every": probes.throughput.every,
+        "download_bytes": probes.throughput.bytes,
         **{
             tier: [
                 target.model_dump(mode="json", exclude_none=True) for target in getattr(tiers, tier)
             ]
-            for tier in ("isp", "domestic", "international", "platforms")
+            for tier in contract.TARGET_TIERS
         },
     }
