@@ -78,6 +78,7 @@ class Detector:
             resolvers=frozenset(
                 t.name for t in config.probes.targets if "dns" in t.kinds and t.host is None
             ),
+            isps={t.name: t.isp for t in config.probes.targets if t.tier == "isp" and t.isp},
         )
         self.hysteresis = Hysteresis(now=clock())
         self.baselines = baselines
@@ -322,6 +323,8 @@ class Detector:
             out += [Finding(c, up) for c in ("national_shutdown", "international_shutdown")]
             if up == MESH_PATH:
                 out.append(Finding("mesh_partition", up))
+                isps = sorted({t.isp for t in targets if t.tier == "isp" and t.isp})
+                out += [Finding("isp_outage", up, target=isp) for isp in isps]
             out += [
                 Finding("dns_tampering", up, target=t.name)
                 for t in targets

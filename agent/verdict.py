@@ -14,7 +14,8 @@ every rule compares tiers seen from the same router on the same path:
     local_failure           every probe on an uplink fails for want of a route:
                             the router's own port, address or route is gone
     isp_outage{uplink}      the ISP's first hop and everything beyond are dead
-                            (a router without uplinks: every tier beyond the mesh)
+                            (a router without uplinks: every tier beyond the mesh;
+                            or, {target=ISP}, that ISP's own targets while others answer)
     national_shutdown       the ISP still answers; domestic and foreign are dead
     international_shutdown  the ISP and domestic sites answer; every foreign
                             target (two at least) is dead
@@ -120,6 +121,7 @@ class Layout:
     # DNS targets that are resolvers (no host): their reply, even an error, shows them
     # alive. A name that resolves shows nothing about reaching the site it names.
     resolvers: frozenset[str] = frozenset()
+    isps: Mapping[str, str] = field(default_factory=dict)  # isp-tier target -> its ISP
 
 
 Observed = dict[Finding, str]  # finding -> evidence
@@ -218,7 +220,12 @@ def _path(results: Sequence[Result], uplink: str, layout: Layout, known: Baselin
         found.update(_platform(tiers, uplink, name, control, known))
     found.update(_resolvers(results, uplink))
     found.update(_throttled(results, uplink, known))
+    if uplink == MESH_PATH:  # through the mesh, one ISP's own targets dead: that ISP is
+        found.update(_isp_down(tiers, uplink, layout))  # down (a gateway sees it per uplink)
     explained = {f.platform or f.target for f in found}
+    explained |= {
+        t for t, isp in layout.isps.items() if Finding("isp_outage", uplink, isp) in found
+    }
     for tier in ("isp", "domestic", "international"):
         for name in tiers.targets(tier):
             if name not in explained and not tiers.alive(tier, name):
@@ -226,6 +233,17 @@ def _path(results: Sequence[Result], uplink: str, layout: Layout, known: Baselin
                     f"{tier} target {name} is silent while others answer: "
                     f"{_failures(tiers.by_target[(tier, name)])}"
                 )
+    return found
+
+
+def _isp_down(tiers: _Tiers, uplink: str, layout: Layout) -> Observed:
+    found: Observed = {}
+    for isp in sorted(set(layout.isps.values())):
+        names = [t for t in tiers.targets("isp") if layout.isps.get(t) == isp]
+        if names and not any(tiers.alive("isp", t) for t in names):
+            found[Finding("isp_outage", uplink, target=isp)] = (
+                f"{isp}'s own targets are silent ({', '.join(names)}); other ISPs answer"
+            )
     return found
 
 

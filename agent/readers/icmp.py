@@ -139,12 +139,14 @@ def ping(
                     target,
                     time.monotonic(),
                 )
+            last = seq == count
             _receive(
                 sockets,
                 sent_at,
                 results,
                 ident,
-                time.monotonic() + (spacing if seq < count else wait),
+                time.monotonic() + (wait if last else spacing),
+                done_early=last,
             )
     finally:
         for sock, _raw in sockets.values():
@@ -162,9 +164,11 @@ def _receive(
     results: dict[EchoTarget, EchoResult],
     ident: int,
     until: float,
+    done_early: bool = False,
 ) -> None:
+    """Replies until `until`; with `done_early`, also stop once every echo is answered."""
     by_fd = {sock.fileno(): (family, sock, raw) for family, (sock, raw) in sockets.items()}
-    while (left := until - time.monotonic()) > 0:
+    while (left := until - time.monotonic()) > 0 and not (done_early and not sent_at):
         ready, _, _ = select.select(list(by_fd), [], [], left)
         for fd in ready:
             family, sock, raw = by_fd[fd]

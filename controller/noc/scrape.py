@@ -35,6 +35,7 @@ from controller.tables import table
 
 LOCKED = "answers (needs a password)"
 MAX_BODY = 4 * 1024 * 1024
+MAX_VERDICT = 20  # classes shown per agent
 MAX_LINE = 16 * 1024  # the parser is quadratic in labels per line: no agent writes such lines
 _CHUNK = 64 * 1024
 _CELL = 60  # characters of one agent-supplied value in the table
@@ -55,6 +56,7 @@ class AgentView:
     generation: int | None = None
     links: dict[str, bool] = field(default_factory=dict)  # expected neighbour → up
     broken: list[str] = field(default_factory=list)  # collectors whose last run failed
+    verdict: list[str] = field(default_factory=list)  # the shutdown classes it holds now
 
 
 class _TooSlow(Exception):
@@ -83,9 +85,22 @@ def read_exposition(view: AgentView, text: str, deadline: float | None = None) -
                 view.generation = _whole(sample.value, sample.name)
             elif sample.name == contract.M_COLLECTOR_SUCCESS and sample.value != 1:
                 view.broken.append(_label(sample.labels, "collector", sample.name))
+            elif sample.name == contract.M_VERDICT and sample.value == 1:
+                view.verdict.append(_finding(sample.labels))
+    del view.verdict[MAX_VERDICT:]  # an agent cannot fill the terminal
     if not ours:
         raise BadAnswer(f"no {contract.METRIC_PREFIX} metrics: not a meshkeeper agent")
     return view
+
+
+def _finding(labels: dict[str, str]) -> str:
+    """`platform_blocked{platform=chat,layer=tls_sni,uplink=wan}`: the class, then the
+    labels that say where (empty ones left out)."""
+    extra = ",".join(
+        f"{name}={labels[name]}" for name in contract.VERDICT_LABELS[1:] if labels.get(name)
+    )
+    cls = labels.get("class", "?")
+    return f"{cls}{{{extra}}}" if extra else cls
 
 
 def _lines(text: str, deadline: float | None) -> Iterator[str]:
@@ -209,7 +224,7 @@ def scrape_all(targets: list[AgentTarget], timeout: float = 5.0) -> list[AgentVi
 
 def summary_table(views: list[AgentView]) -> str:
     """One line per agent; every value an agent supplied is escaped and cut."""
-    rows = [("NODE", "AGENT", "GENERATION", "LINKS UP", "DOWN", "FAILING COLLECTORS")]
+    rows = [("NODE", "AGENT", "GENERATION", "LINKS UP", "DOWN", "FAILING COLLECTORS", "VERDICT")]
     for v in views:
         up = sum(v.links.values())
         rows.append(
@@ -220,6 +235,7 @@ def summary_table(views: list[AgentView]) -> str:
                 f"{up}/{len(v.links)}" if v.answer == "ok" else "-",
                 _names(n for n, ok in v.links.items() if not ok),
                 _names(v.broken),
+                _names(v.verdict) if v.answer == "ok" else "-",
             )
         )
     return table(rows)

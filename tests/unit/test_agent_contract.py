@@ -383,3 +383,48 @@ def test_monitoring_scrape_says_why_there_is_no_reading() -> None:
         thread.join(5)
     assert locked.answer == "answers (needs a password)"
     assert not locked.failing  # answering is what this look can tell
+
+
+def test_monitoring_scrape_shows_the_verdict_the_agent_holds() -> None:
+    """The agent's verdict metric, read by the controller through the contract's names:
+    a real detector (fake probes: everything abroad silent) behind a real exporter."""
+    from agent.detector import Detector
+    from agent.probes.base import Request, Result, result
+    from controller.noc.scrape import read_exposition, scrape_one, summary_table
+    from controller.noc.targets import AgentTarget
+
+    def abroad_silent(request: Request) -> Result:
+        started = 0.0
+        foreign = request.target.tier in ("international", "platforms")
+        lookup = request.kind == "dns" and request.target.host is not None
+        failed = foreign and not lookup
+        return result(request, started, ok=not failed, failure="generic_timeout_error")
+
+    golden = ROOT / "tests/fixtures/render/gw-market/etc/meshkeeper/agent.json"
+    detector = Detector(
+        parse_config(golden.read_text()),
+        probers=dict.fromkeys(
+            ("icmp", "dns", "tcp", "tls", "http", "throughput", "trace"), abroad_silent
+        ),
+    )
+    for _ in range(3):
+        detector.round()
+    server, thread = _served(detector.families())
+    try:
+        target = AgentTarget("gw-market", "127.0.0.1", server.server_address[1], "gateway", "http")
+        view = scrape_one(target)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert view.verdict == ["international_shutdown{uplink=wan}"]
+    assert summary_table([view]).splitlines()[1].split()[-1] == "international_shutdown{uplink=wan}"
+
+    from controller.noc.scrape import AgentView
+
+    hostile = "".join(
+        f'meshkeeper_verdict{{class="x\\n{i}\x1b[31m",uplink="wan"}} 1\n' for i in range(50)
+    )
+    seen = read_exposition(AgentView("evil", "t", "ok"), hostile)
+    assert len(seen.verdict) == 20
+    assert "\x1b" not in summary_table([seen])

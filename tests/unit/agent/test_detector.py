@@ -196,6 +196,7 @@ def test_label_values_come_from_agent_json_only() -> None:
     config = golden("relay-clinic")
     names = {t["name"] for tier in contract.TARGET_TIERS for t in config["probes"][tier]}
     names |= {g["name"] for g in config["probes"]["gateways"]}
+    names |= {t["isp"] for t in config["probes"]["isp"]}
     for family in d.families():
         for sample in family.samples:
             for label in ("target", "platform"):

@@ -31,8 +31,9 @@ TARGETS = [
     ("platforms", "video", ("dns", "tcp", "tls", "http", "throughput")),
 ]
 RESOLVERS = frozenset({"fibre-resolver", "intl-resolver"})
-GATEWAY = Layout(gateway=True, resolvers=RESOLVERS)
-RELAY = Layout(gateway=False, resolvers=RESOLVERS)
+ISPS = {"fibre-resolver": "isp-fibre", "lte-resolver": "isp-lte"}
+GATEWAY = Layout(gateway=True, resolvers=RESOLVERS, isps=ISPS)
+RELAY = Layout(gateway=False, resolvers=RESOLVERS | {"lte-resolver"}, isps=ISPS)
 
 
 def ok(tier: str, target: str, kind: str, uplink: str, **detail: str) -> Result:
@@ -56,6 +57,8 @@ def world(layout: Layout = GATEWAY, uplink: str = "wan") -> list[Result]:
         out += [ok("mesh", g, "icmp", uplink) for g in ("gw-market", "gw-school")]
     for tier, target, kinds in TARGETS:
         out += [ok(tier, target, kind, uplink) for kind in kinds]
+    if not layout.gateway:  # through the mesh, every ISP's resolver is probed
+        out += [ok("isp", "lte-resolver", kind, uplink) for kind in ("icmp", "dns")]
     return out
 
 
@@ -160,6 +163,18 @@ CASES = [
         RELAY,
         (kill("isp", "domestic", "international", "platforms"),),
         {Finding("isp_outage", M)},
+    ),
+    Case(
+        "one ISP down seen by a relay routing through the other",
+        RELAY,
+        (kill("isp", but={"lte-resolver"}),),
+        {Finding("isp_outage", M, target="isp-fibre")},
+    ),
+    Case(
+        "near miss: one of an ISP's two targets dead is not that ISP down",
+        RELAY,
+        (only("fibre-resolver", "dns", "generic_timeout_error"),),
+        set(),
     ),
     Case(
         "uplink without a route: local failure",
