@@ -290,7 +290,13 @@ class Detector:
             contract.M_PROBE_ROUND, "When the last probe round started (unix time)."
         )
         round_at.add_metric([], done.started)
-        return [*families, round_at, *self._verdict_families(done.verdict)]
+        wall = GaugeMetricFamily(
+            contract.M_PROBE_ROUND_DURATION, "How long the last probe round took, wall time."
+        )
+        wall.add_metric([], done.wall_seconds)
+        rounds = CounterMetricFamily(contract.M_PROBE_ROUNDS, "Probe rounds run since the start.")
+        rounds.add_metric([], float(done.number))
+        return [*families, round_at, wall, rounds, *self._verdict_families(done.verdict)]
 
     def _verdict_families(self, verdict: Verdict | None) -> list[Metric]:
         names = list(contract.VERDICT_LABELS)

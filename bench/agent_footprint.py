@@ -42,6 +42,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
+from agent import contract
 from lab.host import mount_handle, nsenter, router_python
 from lab.paths import LabPaths
 from lab.router import AGENT_ARGV
@@ -233,15 +236,43 @@ def measure(args: argparse.Namespace, address: str, base: Path) -> None:
         for fig, url in zip(figures.values(), urls, strict=True):
             fig.times = scraped[url]["times"]
             fig.size = scraped[url]["size"]
+        probes = probe_figures(netns, urls[0])
     finally:
         for proc in (agent, exporter):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
-    report(args, figures, window, log)
+    report(args, figures, window, log, probes)
+
+
+FETCH = (
+    "import sys, urllib.request\n"
+    "print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())"
+)
+
+
+def probe_figures(netns: str, url: str) -> dict[str, float]:
+    """The agent's own account of its probe rounds: wall time, count, bytes both ways."""
+    text = run(["ip", "netns", "exec", netns, sys.executable, "-c", FETCH, url])
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == contract.M_PROBE_ROUND_DURATION:
+                values["round_seconds"] = sample.value
+            elif sample.name == f"{contract.M_PROBE_ROUNDS}_total":
+                values["rounds"] = sample.value
+            elif sample.name == f"{contract.M_PROBE_BYTES}_total":
+                values[sample.labels["direction"]] = sample.value
+            elif sample.name == contract.M_PROBE_SUCCESS:
+                values["probes"] = values.get("probes", 0) + 1
+    return values
 
 
 def report(
-    args: argparse.Namespace, figures: dict[int, Footprint], window: float, log: Path
+    args: argparse.Namespace,
+    figures: dict[int, Footprint],
+    window: float,
+    log: Path,
+    probes: dict[str, float],
 ) -> None:
     agent, exporter = figures.values()
     imported = [
@@ -263,6 +294,20 @@ def report(
     verdict = "met" if not heavy else "MISSED"
     print(f"  modules the agent imported: {len(imported)}; scapy, pyroute2 or pydantic among them: "
           f"{', '.join(heavy) or 'none'} (target, no scapy: {verdict})")  # fmt: skip
+    rounds = probes.get("rounds", 0)
+    if not rounds:
+        print("  probe rounds: none ran (PROBLEM: the agent ran no probes)")
+        return
+    wall = probes.get("round_seconds", 0.0)
+    up, down = probes.get("sent", 0) / rounds, probes.get("received", 0) / rounds
+    minute = 1_000_000 / 8 * 60  # bytes a 1 Mbit/s uplink carries in the default 60 s interval
+    share = 100 * (up + down) / minute
+    print(f"  probe round: {probes.get('probes', 0):.0f} probes, last took {wall:.2f} s wall "
+          f"(target ≤ 2 s: {'met' if wall <= 2 else 'MISSED'})")  # fmt: skip
+    print(f"  probe traffic: {up:,.0f} B up, {down:,.0f} B down per round over {rounds:.0f} rounds "
+          f"(the first ones learn throughput every round); at the default 60 s interval "
+          f"{share:.2f} % of a 1 Mbit/s uplink (target ≤ 1 %: "
+          f"{'met' if share <= 1 else 'MISSED'})")  # fmt: skip
 
 
 def _terminate(signum: int, _frame: object) -> None:

@@ -102,6 +102,8 @@ def test_agent_smoke_against_node_exporter() -> None:
     out = smoke("agent_footprint.py", timeout=300)
     assert re.search(rf"agent /metrics p99: {FIGURE} ms", out), out
     assert re.search(rf"agent RSS / node_exporter RSS: {FIGURE}x", out), out
+    assert re.search(rf"probe round: [0-9]+ probes, last took {FIGURE} s wall", out), out
+    assert re.search(r"probe traffic: [0-9,]+ B up, [0-9,]+ B down per round", out), out
     assert "lab down: ok" in out
 
 
