@@ -64,6 +64,9 @@ class Baseline:
     updated: float = 0.0  # unix time it last learnt: the stalest goes first when full
 
 
+FIRST_SAVE = 120.0  # seconds after the start
+
+
 class Baselines:
     def __init__(
         self, path: Path, save_every: float = 3600.0, clock: Callable[[], float] = time.time
@@ -73,7 +76,9 @@ class Baselines:
         self._clock = clock
         self._entries = load(path)
         self._dirty = False
-        self._saved_at = clock()
+        # The first save comes FIRST_SAVE after the start, not save_every: what a new
+        # agent learnt in its first healthy rounds must survive a power cut soon after.
+        self._saved_at = clock() - max(save_every - FIRST_SAVE, 0.0)
         self.writes = 0  # files written: the flash's wear
         self.error: str | None = None  # why the last save failed; None once one succeeds
 

@@ -398,6 +398,58 @@ def monitoring_scrape(inventory_path: Path | None, timeout: float) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@inventory_option
+@click.option("--node", "nodes", multiple=True, metavar="NAME", help="Only these routers.")
+@click.option("--since", type=float, metavar="UNIX_TIME", help="Rounds from this time on.")
+@click.option("--until", type=float, metavar="UNIX_TIME", help="Rounds up to this time.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for each router's OpenMetrics and the TSDB blocks (DIR/blocks).",
+)
+@click.option("--accept-new-host-keys", is_flag=True)
+@reports_errors
+def backfill(
+    inventory_path: Path | None,
+    nodes: tuple[str, ...],
+    since: float | None,
+    until: float | None,
+    output: Path,
+    accept_new_host_keys: bool,
+) -> None:
+    """Fetch each router's journal over SSH and make Prometheus blocks of it, so the
+    NOC's history has no hole where it could not scrape (a shutdown, a cut link).
+
+    Move DIR/blocks/* into Prometheus's data directory (storage.tsdb.path):
+    Prometheus picks them up at its next block reload (within a minute, or at
+    restart). Exit 1 when a router's journal could not be read.
+    """
+    from controller.model.load import load_inventory
+    from controller.noc import backfill as fill
+    from controller.push.run import state_dir
+    from controller.transport import KnownHosts
+
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    unknown = [n for n in nodes if n not in inv.nodes]
+    if unknown:
+        raise click.UsageError(f"no router {unknown[0]!r} in the inventory")
+    command = fill.export_command(since, until)
+    known = KnownHosts(state_dir(inv) / "known_hosts")
+    journals = fill.fetch_all(
+        inv, nodes or inv.nodes, known, command, accept_new=accept_new_host_keys
+    )
+    blocks = fill.create_blocks(journals, output)
+    for journal in journals:
+        said = journal.error or f"{journal.samples} samples"
+        click.echo(f"{journal.node:<20} {said}")
+    click.echo(f"blocks in {blocks}: move them into Prometheus's data directory")
+    if any(j.error for j in journals):
+        sys.exit(1)
+
+
 def _add_lab() -> None:
     from lab.cli import lab  # the lab is optional at import: the agent host never needs it
 

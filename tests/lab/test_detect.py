@@ -10,15 +10,28 @@ The full matrix of faults is `bench/detect.py` (README, Performance).
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
 
+from agent import contract
 from tests.conftest import ROOT
 from tests.lab.conftest import Lab
 
+MESHKEEPER = str(Path(sys.executable).with_name("meshkeeper"))
 
-def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab) -> None:
+
+def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_path: Path) -> None:
+    """Then, the NOC having had no Prometheus all along, `meshkeeper backfill` brings the
+    routers' journals of the cut into a real Prometheus, where a query finds it."""
+    started = time.time()
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench/detect.py"), "--smoke", "--attach", str(lab.inventory)],
         capture_output=True,
@@ -35,3 +48,69 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab) -> Non
     assert detection and float(detection.group(2)) <= 4.5, out  # K = 3 rounds, plus a phase
     cleared = re.search(r"clear delay after heal, rounds: median [0-9.]+, max ([0-9.]+)", out)
     assert cleared and float(cleared.group(1)) <= 3.5, out  # L = 2 rounds, plus a phase
+    backfilled = lab.ns_run(
+        "mk-noc",
+        [
+            MESHKEEPER,
+            "backfill",
+            "-i",
+            str(lab.inventory),
+            "--since",
+            str(int(started) - 1),
+            "-o",
+            str(tmp_path / "fill"),
+            "--accept-new-host-keys",
+        ],
+    )
+    assert backfilled.returncode == 0, backfilled.stdout + backfilled.stderr
+    assert len(re.findall(r"^\S+ +[1-9][0-9]* samples$", backfilled.stdout, re.MULTILINE)) == 8
+    series = query_backfilled(tmp_path, started)
+    assert sorted(series) == sorted(lab.plan.nodes), "every router's cut, from its journal"
+
+
+def query_backfilled(tmp_path: Path, since: float) -> list[str]:
+    """A real Prometheus (on loopback) over the backfilled blocks: the routers that held
+    international_shutdown, by the `node` label backfill gave them."""
+    prometheus = shutil.which("prometheus")
+    assert prometheus, "prometheus is missing: debian-packages.txt installs it"
+    data = tmp_path / "tsdb"
+    shutil.copytree(tmp_path / "fill" / "blocks", data)
+    config = tmp_path / "prometheus.yml"
+    config.write_text("global: {scrape_interval: 15s}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        query = urllib.parse.urlencode(
+            {
+                "query": f'max by (node) ({contract.M_VERDICT}{{class="international_shutdown"}})',
+                "start": since,
+                "end": time.time(),
+                "step": 5,
+            }
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/api/v1/query_range?{query}", timeout=5
+                ) as answer:
+                    found = json.load(answer)["data"]["result"]
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "prometheus did not answer in 30 s"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(10)
+    return [r["metric"]["node"] for r in found if any(v[1] == "1" for v in r["values"])]

@@ -12,6 +12,7 @@ import pytest
 
 from agent.baseline import (
     ALPHA,
+    FIRST_SAVE,
     MAX_ENTRIES,
     MAX_FILE_BYTES,
     VERSION,
@@ -155,25 +156,27 @@ def test_a_restart_finds_what_was_saved(tmp_path: Path) -> None:
 
 
 def test_learning_within_save_every_writes_at_most_once(tmp_path: Path) -> None:
+    """One early save (FIRST_SAVE after the start: a new agent's first baselines must
+    survive a power cut), then at most one per save_every."""
     path = tmp_path / "baselines.json"
     clock = Clock()
     baselines = Baselines(path, save_every=3600, clock=clock)
     assert not baselines.maybe_save()  # nothing learnt: nothing to write
-    for minute in range(59):
-        clock.now = T0 + 60 * minute
+    for second in range(0, int(FIRST_SAVE), 10):
+        clock.now = T0 + second
         baselines.learn(icmp(0.1))
         assert not baselines.maybe_save()
     assert (baselines.writes, path.exists()) == (0, False)
-    clock.now = T0 + 3600
+    clock.now = T0 + FIRST_SAVE
     baselines.learn(icmp(0.1))
     assert baselines.maybe_save()
     inode = path.stat().st_ino
     for minute in range(59):
-        clock.now = T0 + 3600 + 60 * minute
+        clock.now = T0 + FIRST_SAVE + 60 * minute
         baselines.learn(icmp(0.1))
         baselines.maybe_save()
     assert (baselines.writes, path.stat().st_ino) == (1, inode)
-    clock.now = T0 + 7200
+    clock.now = T0 + FIRST_SAVE + 3600
     assert baselines.maybe_save()
     assert baselines.writes == 2
 
