@@ -322,13 +322,23 @@ def _resolver_names(result: Result) -> list[str]:
     return names or [result.target]
 
 
-def _throttled(results: Iterable[Result], uplink: str, known: Baselines) -> Observed:
+def _throttled(results: Sequence[Result], uplink: str, known: Baselines) -> Observed:
     found: Observed = {}
+    answering = {r.target for r in results if r.ok and r.kind in ("icmp", "tcp", "tls")}
     for result in results:
-        if result.kind != "throughput" or result.value is None:
+        if result.kind != "throughput":
             continue
         baseline = known.get(result.target, "throughput", uplink)
         if baseline is None or baseline.samples < MIN_SAMPLES or not baseline.rate:
+            continue
+        if result.value is None:
+            # Not one byte in time, while the target answers pings and connections: a
+            # policer dropping nearly everything (an outage would silence those too).
+            if result.failure == "generic_timeout_error" and result.target in answering:
+                found[Finding("throttled", uplink, target=result.target)] = (
+                    f"no byte of the download in {result.duration:.1f} s, against "
+                    f"{baseline.rate / 1000:.1f} kB/s while healthy; the target answers"
+                )
             continue
         if result.value * THROTTLE_FACTOR <= baseline.rate:
             cv = float(result.detail.get("cv", "1") or 1)

@@ -375,6 +375,13 @@ def test_throttle_needs_a_learned_baseline() -> None:
     }
 
 
+def test_a_download_that_gets_nothing_while_the_target_answers_is_throttling() -> None:
+    starved = apply(world(), only("video", "throughput", "generic_timeout_error"))
+    assert set(observe(starved, GATEWAY, Known())) == {Finding("throttled", W, target="video")}
+    silent = apply(world(), kill("platforms", but={"chat", "social"}))  # video silent: no throttle
+    assert Finding("throttled", W, target="video") not in observe(silent, GATEWAY, Known())
+
+
 def test_near_miss_a_rate_5x_below_the_baseline_is_not_throttling() -> None:
     slower = [replace(r, value=200_000.0) if r.kind == "throughput" else r for r in world()]
     assert observe(slower, GATEWAY, Known()) == {}
