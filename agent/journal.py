@@ -13,50 +13,69 @@ changes (a change is rare, and the reason the journal exists) and on `flush()`.
 A crash loses at most the unflushed rounds. Two files, `journal.current` and
 `journal.previous`, each at most max_bytes/2: when current would outgrow that it
 replaces previous, so the journal never holds more than max_bytes and keeps the
-newest history (30 probes a round at ~55 bytes each: 512 KiB hold the last 2.5
-to 5 hours of one-minute rounds).
+newest history: at least a half's worth (right after a rotation), at most all.
 
-One JSON object per line, compact, ASCII (a record of a round):
+A shutdown lasts days, so a round is written as what changed since the round
+before (agent/journal_codec.py has the format): a keyframe with the whole round
+starts every file and comes at least every `keyframe_every` rounds (60: an hour
+at one-minute rounds); in between, a delta holds the time, the rows whose state
+(ok, failure) changed or that came or went, and the findings when they changed.
+A duration is recorded when its probe's state changes, or when it moves more
+than DURATION_TOLERANCE (25 %) or DURATION_FLOOR (5 ms) from the one recorded;
+otherwise the recorded one stands: read() gives each round's durations within
+that of what was measured (to 3 significant digits).
 
-    {"t":1700000000.0,"p":[[tier,target,kind,uplink,ok,duration(,failure)],...],
-     "v":[[class,uplink,target,platform,layer],...],"z":"1a2b3c4d"}
+Measured (test_a_steady_round_costs_little_and_512_kib_hold_days_of_a_shutdown:
+the example network's gateway, 29 probes a round with the downloads every 5th,
+durations jittering ±20 %, one round a minute; means over 5 x 10 hours):
+    a delta where nothing changed but the time                27 bytes
+    a steady healthy round (a few durations move)             41 bytes (at most 134)
+    a steady shutdown round (the same 19 probes time out)     36 bytes (at most 101)
+    a keyframe: the healthy round / the shutdown round     ~820 / ~877 bytes
+    with a keyframe an hour: healthy / shutdown, a round      54 / 50 bytes
+So 512 KiB hold 3.6 days of a steady shutdown right after a rotation (previous
+alone) and 7.3 days before one; whole rounds (1.8 KB each) held 2.4 to 4.8 hours.
 
-`p` holds the round's probe results (ok 0/1, duration in seconds or null, the
-failure string after a failed one), `v` the verdict's findings active in that
-round (agent/contract.py VERDICT_LABELS, "" where a label does not apply), and
-`z` the CRC32 of the line without it. A power cut leaves at worst a torn last
-line; the reader skips it, and any line whose check fails (flash garbage, a
-half-written block of zeroes), and never raises; the writer starts a new line
-after a torn one. Files are 0600, opened with O_NOFOLLOW relative to the
-directory, and must be regular files: a planted symlink or FIFO is refused.
+What a damaged line costs. A power cut leaves at worst a torn last line; after
+it, and whenever current is not as this process left it (a restart, something
+else wrote, a failed write), the writer starts a fresh line with a keyframe, so
+the torn round alone is lost. A line garbled later (flash garbage, a bit flip)
+loses its round and every round after it up to the next keyframe of that file:
+at most `keyframe_every` rounds. A lost previous file costs nothing more: each
+file starts with a keyframe. The reader checks every line's CRC32, and a delta's
+chains to the line before it, so a delta is never applied to any round but the
+one it was written after; it skips what fails and never raises. Files are 0600,
+opened with O_NOFOLLOW relative to the directory, and must be regular files: a
+planted symlink or FIFO is refused.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import os
 import stat
 import time
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from agent.contract import M_PROBE_DURATION, M_PROBE_SUCCESS, M_VERDICT, VERDICT_LABELS
+from agent.journal_codec import Codec, Key, Record, State
 
 if TYPE_CHECKING:
     from agent.probes.base import Result
 
+__all__ = ["CURRENT", "PREVIOUS", "Journal", "Record", "decode", "encode", "export_openmetrics"]
+
 CURRENT = "journal.current"
 PREVIOUS = "journal.previous"
-Record = dict[str, Any]  # a line as read(): {"t": float, "p": [...], "v": [...]}
+KEYFRAME_EVERY = 60  # rounds: what a garbled line can cost at most
+DURATION_TOLERANCE = 0.25  # a duration moving less (relative) keeps the one recorded
+DURATION_FLOOR = 0.005  # seconds: nor one moving less than this
 Finding = Mapping[str, str]  # a verdict's labels (VERDICT_LABELS) that are active, value 1
 Series = tuple[str, ...]
 
-_CHECK = b',"z":"'  # the line ends: _CHECK + 8 hex digits + b'"}\n'
-_TAIL = len(_CHECK) + 8 + 3
 _OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a planted FIFO never hangs us
 _APPEND = os.O_RDWR | os.O_APPEND | os.O_CREAT | _OPEN
 _READ = os.O_RDONLY | _OPEN
@@ -78,15 +97,23 @@ class Journal:
         max_bytes: int = 512 * 1024,
         flush_every: float = 300.0,
         clock: Callable[[], float] = time.time,
+        keyframe_every: int = KEYFRAME_EVERY,
     ) -> None:
         if max_bytes < 4096:
             raise ValueError("a journal under 4 KiB holds no round worth keeping")
+        if keyframe_every < 1:
+            raise ValueError("keyframe_every: at least 1 (every round a keyframe)")
         self.directory = directory
         self.max_bytes = max_bytes
         self.flush_every = flush_every
+        self.keyframe_every = keyframe_every
         self._clock = clock
         self._half = max_bytes // 2
-        self._pending: list[bytes] = []
+        self._pending: list[bytes] = []  # one chain, its first line a keyframe
+        self._buffer = Codec()  # the chain's state after its last line
+        self._file: Codec | None = None  # journal.current's chain, while we know its end
+        self._file_size = 0  # journal.current's size after our last append
+        self._held: dict[Key, State] = {}  # each probe's state as last recorded
         self._active: frozenset[Series] = frozenset()
         self._flushed_at = clock()
         self.writes = 0  # batches appended (one write + fsync each): the flash's wear
@@ -106,11 +133,16 @@ class Journal:
         `changed` if given, else whether the findings differ from the last round's."""
         active = [[str(finding.get(label, "")) for label in VERDICT_LABELS] for finding in findings]
         when = self._clock() if timestamp is None else timestamp
-        line = encode({"t": round(when, 3), "p": [_row(r) for r in results], "v": active})
-        if len(line) >= self._half:  # could never fit a file (+1: a torn line's newline)
+        if not _number(when):  # no time, no sample
             self.dropped += 1
             return
-        self._pending.append(line)
+        record = {"t": round(when, 3), "p": self._rows(results), "v": active}
+        # A round is a keyframe somewhere (first in a file): one that could never fit a
+        # file is dropped (+1: a torn line's newline).
+        if _keyframe_size(record, self._half) >= self._half:
+            self.dropped += 1
+            return
+        self._pending.append(self._buffer.encode(record))
         now_active = frozenset(map(tuple, active))
         if changed is None:
             changed = now_active != self._active
@@ -136,49 +168,101 @@ class Journal:
                 os.close(directory)
         except OSError as exc:
             self.error = f"{self.directory}: {exc.strerror or exc}"
-            while self._buffered() > self._half:  # flash failing for long: oldest go first
-                self._pending.pop(0)
-                self.dropped += 1
+            while self._buffered() > self._half and len(self._pending) > 1:
+                # flash failing for long: the oldest go first (what stays is chained
+                # anew from a keyframe, so this may take a second pass)
+                excess = self._buffered() - self._half
+                skip = min(_prefix(self._pending, excess), len(self._pending) - 1)
+                self._rebase(skip)
+                self.dropped += skip
             return False
         self.error = None
         return True
 
     def read(self, since: float | None = None, until: float | None = None) -> Iterator[Record]:
-        """Every intact round from previous, current, then the unflushed buffer, in the
-        order recorded, with since <= t <= until. Skips what is torn or garbage."""
-        unflushed = (decode(line) for line in list(self._pending))
+        """Every round that can be rebuilt, from previous, current, then the unflushed
+        buffer, in the order recorded, with since <= t <= until. Skips what is torn or
+        garbage, and each delta after it up to the next keyframe. Never raises."""
         for record in itertools.chain(
             _records(self.directory, PREVIOUS, self.max_bytes),
             _records(self.directory, CURRENT, self.max_bytes),
-            (record for record in unflushed if record is not None),
+            self._unflushed(),
         ):
             if (since is None or record["t"] >= since) and (until is None or record["t"] <= until):
                 yield record
+
+    def _rows(self, results: Sequence[Result]) -> list[list[Any]]:
+        """The rows of a round: a duration is kept as last recorded while the probe's
+        state is the same and the duration within DURATION_TOLERANCE of it."""
+        rows, held = [], {}
+        for result in results:
+            key = (result.tier, result.target, result.kind, result.uplink)
+            ok, failure = int(result.ok), "" if result.ok else result.failure
+            duration = _quantise(result.duration)
+            last = self._held.get(key)
+            if last is not None and last[0] == ok and last[2] == failure:
+                kept = last[1]
+                if duration is None or kept is None:
+                    pass
+                elif abs(duration - kept) <= max(DURATION_TOLERANCE * kept, DURATION_FLOOR):
+                    duration = kept
+            held[key] = (ok, duration, failure)
+            rows.append([*key, ok, duration, *([failure] if failure else [])])
+        self._held = held  # only this round's: a row that comes back is written whole anyway
+        return rows
+
+    def _unflushed(self) -> Iterator[Record]:
+        codec = Codec()
+        for line in list(self._pending):
+            record = codec.decode(line)
+            if record is not None:
+                yield record
+
+    def _rebase(self, skip: int) -> None:
+        """Forget the buffer's oldest `skip` rounds; chain the rest anew from a keyframe."""
+        if skip >= len(self._pending):
+            self._pending, self._buffer = [], Codec()
+            return
+        codec, lines = Codec(), []
+        for number, record in enumerate(self._unflushed()):
+            if number >= skip:
+                lines.append(codec.encode(record))
+        self._pending, self._buffer = lines, codec
 
     def _buffered(self) -> int:
         return sum(map(len, self._pending))
 
     def _append(self, directory: int) -> None:
-        """Append the lines that fit current; if none fits, current becomes previous."""
+        """Append the rounds that fit current; if none fits, current becomes previous."""
         fd = os.open(CURRENT, _APPEND, 0o600, dir_fd=directory)
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 raise OSError(f"{CURRENT} is not a regular file")
-            room, taken = self._half - info.st_size - 1, 0
-            while taken < len(self._pending) and len(self._pending[taken]) <= room:
-                room -= len(self._pending[taken])
-                taken += 1
-            if taken:
-                data = b"".join(self._pending[:taken])
-                if info.st_size and os.pread(fd, 1, info.st_size - 1) != b"\n":
-                    data = b"\n" + data  # after a torn line: start a fresh one
+            size, start, ours = info.st_size, b"", self._file_size == info.st_size
+            chain = self._file if self._file is not None and ours else None
+            self._file = None  # until this append is on flash: a failed one ends the chain
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                start, chain = b"\n", None  # after a torn line: a fresh line, a keyframe
+            if chain is None:  # not ours to its end: start with a keyframe
+                chain = Codec(self.keyframe_every)
+            room, lines, full = self._half - size - 1, list[bytes](), False
+            for record in self._unflushed():
+                line = chain.encode(record)
+                if len(line) > room:  # the chain holds a round not written: it ends here
+                    full = True
+                    break
+                room -= len(line)
+                lines.append(line)
+            if lines:
+                data = start + b"".join(lines)
                 _write_all(fd, data)
                 os.fsync(fd)
-                if not info.st_size:  # a new file: its name must survive a power cut too
+                if not size:  # a new file: its name must survive a power cut too
                     os.fsync(directory)
                 self.writes += 1
-                del self._pending[:taken]
+                self._file, self._file_size = (None if full else chain), size + len(data)
+                self._rebase(len(lines))
                 return
         finally:
             os.close(fd)
@@ -190,23 +274,14 @@ class Journal:
 
 
 def encode(record: Mapping[str, Any]) -> bytes:
-    """One journal line: compact ASCII JSON, its CRC32 as the last key, a newline."""
-    body = json.dumps(record, separators=(",", ":"), allow_nan=False).encode()
-    return b'%s%s%08x"}\n' % (body[:-1], _CHECK, zlib.crc32(body))
+    """A round as a keyframe line, readable alone (a file's chain encodes most as deltas)."""
+    return Codec().encode(record, keyframe=True)
 
 
 def decode(line: bytes) -> Record | None:
-    """The record of a journal line (with its newline), or None if it is not intact."""
-    if len(line) <= _TAIL or line[-_TAIL:-11] != _CHECK or line[-3:] != b'"}\n':
-        return None
-    body = line[:-_TAIL] + b"}"
-    if b"%08x" % zlib.crc32(body) != line[-11:-3]:
-        return None
-    try:
-        record = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return record if _intact(record) else None
+    """The round of a keyframe line (with its newline), or None if it is not one intact
+    (a delta is read only after the lines before it: Codec.decode)."""
+    return Codec().decode(line)
 
 
 def _records(directory: Path, name: str, limit: int) -> Iterator[Record]:
@@ -222,8 +297,9 @@ def _records(directory: Path, name: str, limit: int) -> Iterator[Record]:
         return
     finally:
         os.close(fd)
+    codec = Codec()  # a file is read alone: it starts with a keyframe
     for line in data.split(b"\n")[:-1]:  # the last piece has no newline: torn, or empty
-        record = decode(line + b"\n")
+        record = codec.decode(line + b"\n")
         if record is not None:
             yield record
 
@@ -242,47 +318,34 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _row(result: Result) -> list[Any]:
-    duration = result.duration
-    row: list[Any] = [result.tier, result.target, result.kind, result.uplink, int(result.ok)]
-    row.append(round(duration, 4) if math.isfinite(duration) and duration >= 0 else None)
-    if not result.ok and result.failure:
-        row.append(result.failure)
-    return row
+def _prefix(lines: Sequence[bytes], excess: int) -> int:
+    """How many of the first lines it takes to free `excess` bytes."""
+    freed = 0
+    for count, line in enumerate(lines, 1):
+        freed += len(line)
+        if freed >= excess:
+            return count
+    return len(lines)
 
 
-def _strings(items: Any, count: int) -> bool:
-    return isinstance(items, list) and len(items) == count and all(type(i) is str for i in items)
+def _keyframe_size(record: Record, limit: int) -> int:
+    """The size of `record` as a keyframe, or a bound of it under `limit`, so as not to
+    encode every round twice (JSON writes a character in at most 12 bytes, as \\ud83d
+    \\ude00; a number in at most 24)."""
+    bound = 64 + sum(48 + 12 * sum(len(s) for s in row if type(s) is str) for row in record["p"])
+    bound += sum(20 + 12 * sum(map(len, finding)) for finding in record["v"])
+    return bound if bound < limit else len(Codec().encode(record))
 
 
-def _number(value: Any) -> bool:
-    return type(value) in (int, float) and math.isfinite(value) and value >= 0
+def _quantise(duration: float) -> float | None:
+    """Three significant digits, 0.1 ms at best; None for what is not a duration."""
+    if not _number(duration):
+        return None
+    return float(f"{round(duration, 4):.3g}")
 
 
-def _intact(record: Any) -> bool:
-    """The shape encode() writes: anything else (an older format, a bit flip that kept
-    the CRC) is skipped, so readers may index records without checking."""
-    if not isinstance(record, dict) or set(record) != {"t", "p", "v"} or not _number(record["t"]):
-        return False
-    rows, findings = record["p"], record["v"]
-    return (
-        isinstance(rows, list)
-        and isinstance(findings, list)
-        and all(_intact_row(row) for row in rows)
-        and all(_strings(finding, len(VERDICT_LABELS)) for finding in findings)
-    )
-
-
-def _intact_row(row: Any) -> bool:
-    return (
-        isinstance(row, list)
-        and len(row) in (6, 7)
-        and _strings(row[:4], 4)
-        and type(row[4]) is int
-        and row[4] in (0, 1)
-        and (row[5] is None or _number(row[5]))
-        and (len(row) == 6 or type(row[6]) is str)
-    )
+def _number(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
 
 
 def export_openmetrics(records: Iterable[Mapping[str, Any]], out: TextIO) -> int:

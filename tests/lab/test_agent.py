@@ -61,7 +61,13 @@ def test_every_agent_answers_with_healthy_collectors(lab: Lab) -> None:
         samples = scrape(lab, t.host_port)
         success = values(samples, "meshkeeper_collector_success", "collector")
         # the lab has no radios and no batman-adv module: those two are disabled
-        assert success == {"system": 1, "interfaces": 1, "babel": 1, "neighbours": 1}, t.node
+        assert success == {
+            "system": 1,
+            "interfaces": 1,
+            "babel": 1,
+            "neighbours": 1,
+            "probes": 1,
+        }, t.node
         info = values(samples, "meshkeeper_agent_info", "release")
         assert info == {lab.inv.nodes[t.node].release: 1.0}
 
