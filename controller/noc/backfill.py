@@ -32,7 +32,9 @@ from controller.push.plan import target_for
 from controller.push.report import shown
 from controller.transport import KnownHosts, TransportError, connect
 
-MAX_EXPORT = 64 * 1024 * 1024  # a journal is 512 KiB on flash; its export a few MB
+# A full journal (512 KiB of deltas) expands to about 10,000 rounds of ~30 series:
+# some 30 MB of OpenMetrics.
+MAX_EXPORT = 64 * 1024 * 1024
 JOURNALLED = (contract.M_PROBE_SUCCESS, contract.M_PROBE_DURATION, contract.M_VERDICT)
 JOB = "meshkeeper-agent"  # the job label the NOC's scrape gives agents
 EXPORT = "meshkeeper-agent journal export"

@@ -21,9 +21,13 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from agent import contract
 from tests.conftest import ROOT
 from tests.lab.conftest import Lab
+
+pytestmark = pytest.mark.lab
 
 MESHKEEPER = str(Path(sys.executable).with_name("meshkeeper"))
 
