@@ -130,6 +130,12 @@ def scenarios() -> list[Scenario]:
             by_role(fibre_gw, {verdict_set("isp_outage")}),
         ),
         Scenario("dns-tamper", (("dns-tamper", ()),), everywhere("dns_tampering")),
+        Scenario(
+            "dns-tamper at the LTE resolver only",
+            (("dns-tamper", ("at=isp-lte",)),),
+            # gw-market asks only its own ISP's resolver and the one abroad: it sees nothing
+            lambda node, inv: {OK} if node == "gw-market" else {verdict_set("dns_tampering")},
+        ),
         *(
             Scenario(
                 f"platform-block chat {layer}",

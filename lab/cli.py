@@ -141,7 +141,8 @@ def exec_(inventory_path: Path | None, where: str, command: tuple[str, ...]) -> 
 def fault(inventory_path: Path | None, kind: str, args: tuple[str, ...]) -> None:
     """Inject a fault: node-down NODE, link-down A B, link-loss A B PCT, isp-down ISP,
     international-cut [ISP|all], national-cut, throttle TARGET KBIT,
-    dns-tamper [NAME...] [lie|nxdomain|bogon|inject], platform-block PLATFORM [LAYER]."""
+    dns-tamper [NAME...] [lie|nxdomain|bogon|inject] [at=ISP|at=international],
+    platform-block PLATFORM [LAYER]."""
     from lab.faults import inject
 
     require_root()

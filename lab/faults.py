@@ -17,8 +17,9 @@ fresh process, and each is undone exactly. What each does at packet level:
                            resolver still answer, domestic and abroad are dead
     throttle TARGET RATE   traffic to and from TARGET (an address) is policed to RATE
                            kbit/s at the exchange: a flat rate, as a policer makes
-    dns-tamper [NAME...] [lie|nxdomain|bogon|inject]
-                           every resolver (the ISPs' and 198.18.0.53) lies about NAME
+    dns-tamper [NAME...] [lie|nxdomain|bogon|inject] [at=ISP|at=international]
+                           every resolver (the ISPs' and 198.18.0.53; with at=, that
+                           one only) lies about NAME
                            (default: every platform host; default mode: lie, pointing at
                            198.18.66.6 where nothing listens); `inject` also makes the
                            non-resolver 198.18.0.99 "answer", and the resolvers send a
@@ -203,6 +204,13 @@ def _build(inv: Inventory, plan: LabPlan, kind: str, args: list[str]) -> Fault:
             },
         )
     if kind == "dns-tamper":
+        for arg in args:
+            at = arg.removeprefix("at=")
+            if arg.startswith("at=") and at not in (*plan.isps, upstream.INTERNATIONAL):
+                raise LabError(
+                    f"{arg}: no such resolver — at= one of: "
+                    f"{', '.join([*plan.isps, upstream.INTERNATIONAL])}"
+                )
         return Fault(kind, tuple(args))
     if kind == "platform-block":
         platforms = {t.name: t for t in inv.probes.tiers.platforms}

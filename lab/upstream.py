@@ -58,14 +58,16 @@ def configs(
     """The services config of every upstream namespace, given the active faults."""
     zone = records(inv)
     tamper: dict[str, Any] = {}
+    tamper_at: dict[str, dict[str, Any]] = {}  # one resolver only: by its namespace
     injected: list[str] = []
     http_block: dict[str, str] = {}
     tls_block: dict[str, str] = {}
     for kind, args in faults:
         if kind == "dns-tamper":
-            names, mode = _tamper_args(inv, args)
+            names, mode, at = _tamper_args(inv, args)
+            lies = tamper if at is None else tamper_at.setdefault(_resolver_ns(plan, at), {})
             for name in names:
-                tamper[name] = (
+                lies[name] = (
                     {"mode": mode, "address": SINKHOLE} if mode in ("lie", "inject") else mode
                 )
             if mode == "inject":
@@ -81,8 +83,12 @@ def configs(
                 tls_block[host] = "reset"
     resolver = {"port": 53, "tcp": True, "zones": [ZONE], "records": zone, "tamper": tamper}
     out: dict[str, dict[str, Any]] = {}
+
+    def lying(netns: str) -> dict[str, Any]:
+        return {**resolver, "tamper": {**tamper, **tamper_at.get(netns, {})}}
+
     for isp in plan.isps.values():
-        out[isp.namespace] = {"dns": [{"listen": str(isp.resolver), **resolver}]}
+        out[isp.namespace] = {"dns": [{"listen": str(isp.resolver), **lying(isp.namespace)}]}
     ca = LabCA(paths.root / "pki")
     ca.ensure()
     for netns, tiers in (
@@ -116,7 +122,7 @@ def configs(
                 }
             )
         out[netns] = config
-    out[INTERNET_NS]["dns"] = [{"listen": str(INTERNET_RESOLVER), **resolver}]
+    out[INTERNET_NS]["dns"] = [{"listen": str(INTERNET_RESOLVER), **lying(INTERNET_NS)}]
     if injected:
         out[INTERNET_NS]["dns_injector"] = [
             {"listen": str(NON_RESOLVER), "address": SINKHOLE, "names": injected}
@@ -124,11 +130,26 @@ def configs(
     return out
 
 
-def _tamper_args(inv: Inventory, args: tuple[str, ...]) -> tuple[list[str], str]:
-    modes = ("lie", "nxdomain", "bogon", "inject", "servfail", "drop")
-    names = [a for a in args if a not in modes]
-    mode = next((a for a in args if a in modes), "lie")
-    return (names or sorted(platform_hosts(inv).values())), mode
+TAMPER_MODES = ("lie", "nxdomain", "bogon", "inject", "servfail", "drop")
+INTERNATIONAL = "international"  # at=international: the resolver abroad, 198.18.0.53
+
+
+def _tamper_args(inv: Inventory, args: tuple[str, ...]) -> tuple[list[str], str, str | None]:
+    """(names, mode, at): `at=ISP` or `at=international` tampers at that resolver only."""
+    at = next((a.removeprefix("at=") for a in args if a.startswith("at=")), None)
+    names = [a for a in args if a not in TAMPER_MODES and not a.startswith("at=")]
+    mode = next((a for a in args if a in TAMPER_MODES), "lie")
+    return (names or sorted(platform_hosts(inv).values())), mode, at
+
+
+def _resolver_ns(plan: LabPlan, at: str) -> str:
+    if at == INTERNATIONAL:
+        return INTERNET_NS
+    if at not in plan.isps:
+        raise LabError(
+            f"at={at}: no such resolver — one of: {', '.join([*plan.isps, INTERNATIONAL])}"
+        )
+    return plan.isps[at].namespace
 
 
 def ca_cert(paths: LabPaths) -> Path:
