@@ -33,7 +33,7 @@ from agent.config import AgentConfig, Target
 from agent.contract import MESH_PATH
 from agent.journal import Journal
 from agent.probes import PROBERS
-from agent.probes.base import Path, Prober, Request, Result, Settings
+from agent.probes.base import Path, Prober, Request, Result, Settings, result
 from agent.readers.routes import default_gateways
 from agent.verdict import MIN_SAMPLES, OK, Finding, Hysteresis, Layout, Observed, Verdict, observe
 
@@ -210,19 +210,19 @@ class Detector:
 
     def _remember(self, done: Round) -> None:
         previous = self.last.verdict if self.last else None
-        for result in done.results:
-            if not result.ok:
-                self.failures[(*result.key, result.failure)] += 1
+        for seen in done.results:
+            if not seen.ok:
+                self.failures[(*seen.key, seen.failure)] += 1
             else:
-                self.last_success[(result.tier, result.uplink)] = result.timestamp
-            self.traffic["sent"] += result.sent
-            self.traffic["received"] += result.received
+                self.last_success[(seen.tier, seen.uplink)] = seen.timestamp
+            self.traffic["sent"] += seen.sent
+            self.traffic["received"] += seen.received
         self._slow = {f.target for f in done.observed if f.cls == "throttled"}
         if self.baselines is not None:
             if not done.observed:  # learn only from healthy rounds
-                for result in done.results:
-                    if result.ok:
-                        self.baselines.learn(result)
+                for seen in done.results:
+                    if seen.ok:
+                        self.baselines.learn(seen)
             self.baselines.maybe_save()
         if self.journal is not None:
             active = [f.labels for f in done.verdict.active]
@@ -281,9 +281,9 @@ class Detector:
         families: list[Metric] = [success, duration, failures, reachable, last_ok, traffic]
         if done is None:
             return [*families, *self._verdict_families(None)]
-        for result in sorted(done.results, key=lambda r: r.key):
-            success.add_metric(list(result.key), 1.0 if result.ok else 0.0)
-            duration.add_metric(list(result.key), result.duration)
+        for seen in sorted(done.results, key=lambda r: r.key):
+            success.add_metric(list(seen.key), 1.0 if seen.ok else 0.0)
+            duration.add_metric(list(seen.key), seen.duration)
         for (tier, uplink), (alive, total) in sorted(_reachability(done.results).items()):
             reachable.add_metric([tier, uplink], alive / total)
         round_at = GaugeMetricFamily(
@@ -351,9 +351,9 @@ class Detector:
 
 def _reachability(results: Iterable[Result]) -> dict[tuple[str, str], tuple[int, int]]:
     alive: dict[tuple[str, str, str], bool] = {}
-    for result in results:
-        key = (result.tier, result.uplink, result.target)
-        alive[key] = alive.get(key, False) or result.ok
+    for seen in results:
+        key = (seen.tier, seen.uplink, seen.target)
+        alive[key] = alive.get(key, False) or seen.ok
     out: dict[tuple[str, str], tuple[int, int]] = {}
     for (tier, uplink, _), ok in alive.items():
         done, total = out.get((tier, uplink), (0, 0))
@@ -362,17 +362,9 @@ def _reachability(results: Iterable[Result]) -> dict[tuple[str, str], tuple[int,
 
 
 def _synthetic(request: Request, failure: str, evidence: str) -> Result:
-    return Result(
-        tier=request.target.tier,
-        target=request.target.name,
-        kind=request.kind,
-        uplink=request.path.uplink,
-        ok=False,
-        duration=request.timeout,
-        failure=failure,
-        timestamp=time.time(),
-        evidence=evidence,
-    )
+    """A failed result for a probe that gave none (it crashed, or it overran)."""
+    started = time.monotonic() - request.timeout
+    return result(request, started, ok=False, failure=failure, evidence=evidence)
 
 
 def _changed(before: Verdict | None, after: Verdict) -> bool:
