@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from lab.services.serve import Services
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "inventory"
@@ -53,3 +56,12 @@ def example_copy(tmp_path: Path) -> Path:
     key.write_text(LAB_KEY + "\n", encoding="utf-8")
     key.with_name("controller_rsa.pub").write_text(LAB_RSA_KEY + "\n", encoding="utf-8")
     return target
+
+
+@pytest.fixture
+def services() -> Iterator[Services]:
+    """The lab's services program driven in-process (lab/services): real DNS, HTTP and
+    TLS servers for the tests that bind them on loopback; stopped after the test."""
+    running = Services()
+    yield running
+    running.stop(0.5)

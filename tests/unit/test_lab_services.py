@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,13 +173,6 @@ def _recv_exactly(sock: socket.socket, size: int) -> bytes:
 
 
 # --- fixtures ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    running = Services()
-    yield running
-    running.stop(0.5)
 
 
 @pytest.fixture(scope="module")

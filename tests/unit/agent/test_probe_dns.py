@@ -67,13 +67,6 @@ def loopback_internet(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
     return connects
 
 
-@pytest.fixture
-def services() -> Iterator[Services]:
-    running = Services()
-    yield running
-    running.stop(0.5)
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> LabCA:
     ca = LabCA(tmp_path_factory.mktemp("pki"))

@@ -86,13 +86,6 @@ def raw() -> Iterator[Callable[[Behaviour], RawServer]]:
         server.close()
 
 
-@pytest.fixture
-def services() -> Iterator[Services]:
-    running = Services()
-    yield running
-    running.stop(0.5)
-
-
 def read_request(conn: socket.socket) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data and (chunk := conn.recv(4096)):

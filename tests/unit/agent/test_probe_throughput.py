@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,13 +22,6 @@ from lab.services.serve import Services
 from tests.unit.agent.test_probe_http import LOOPBACK, free_port, raw, read_request, reset, silent
 
 __all__ = ["raw"]  # a fixture, used by name
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    running = Services()
-    yield running
-    running.stop(0.5)
 
 
 def lab_bulk(services: Services) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +41,6 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> LabCA:
     ca.issue("www", ["www.example.test", "127.0.0.1"])
     ca.issue("chat", ["chat.test", "*.chat.test"])
     return ca
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    running = Services()
-    yield running
-    running.stop(0.5)
 
 
 def lab_tls(services: Services, pki: LabCA, **block: str) -> int:
