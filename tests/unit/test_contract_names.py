@@ -90,15 +90,3 @@ def test_the_controller_renders_the_contract_s_default_collectors() -> None:
             neighbours=bool(ctx.links),
         )
         assert agent_config.collectors(ctx) == expected, name
-
-
-def test_every_lab_test_module_is_marked_lab() -> None:
-    """scripts/run-tests runs `-m lab` and `-m "not lab"` side by side: an unmarked lab
-    test would build a second lab in the other half (conftest's pytestmark does not
-    reach test modules), and the two would tear each other down."""
-    unmarked = [
-        path.name
-        for path in sorted((ROOT / "tests/lab").glob("test_*.py"))
-        if "pytestmark = pytest.mark.lab" not in path.read_text(encoding="utf-8")
-    ]
-    assert unmarked == []

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from controller.cli import cli
 from lab.cli import lab as lab_cli
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, ROOT
 
 
 @pytest.fixture
@@ -66,3 +66,15 @@ def test_lab_up_waits_for_every_router_unless_told_not_to(
     assert result.exit_code == 0, result.output
     assert calls == ([] if waited is None else [waited])
     assert ("every router reachable from the NOC 7.5 s" in result.output) == (waited is not None)
+
+
+def test_every_lab_test_module_is_marked_lab() -> None:
+    """scripts/run-tests runs `-m lab` and `-m "not lab"` side by side: an unmarked lab
+    test would build a second lab in the other half (conftest's pytestmark does not
+    reach test modules), and the two would tear each other down."""
+    unmarked = [
+        path.name
+        for path in sorted((ROOT / "tests/lab").glob("test_*.py"))
+        if "pytestmark = pytest.mark.lab" not in path.read_text(encoding="utf-8")
+    ]
+    assert unmarked == []
