@@ -323,30 +323,42 @@ def _resolver_names(result: Result) -> list[str]:
 
 
 def _throttled(results: Sequence[Result], uplink: str, known: Baselines) -> Observed:
-    found: Observed = {}
+    """A download 10x slower than its baseline is throttling when the slowness is the
+    target's own: another download on the same path keeps its speed (the in-test
+    control), or the rate is flat (a policer). Every download slow and uneven is
+    loss or congestion on the path, not a throttle (FIELD-NOTES.md)."""
     answering = {r.target for r in results if r.ok and r.kind in ("icmp", "tcp", "tls")}
+    slow: dict[str, str] = {}  # target -> evidence
+    fast: set[str] = set()
+    flat: set[str] = set()
     for result in results:
         if result.kind != "throughput":
             continue
         baseline = known.get(result.target, "throughput", uplink)
         if baseline is None or baseline.samples < MIN_SAMPLES or not baseline.rate:
             continue
+        was = f"{baseline.rate / 1000:.1f} kB/s while healthy"
         if result.value is None:
-            # Not one byte in time, while the target answers pings and connections: a
-            # policer dropping nearly everything (an outage would silence those too).
+            # Not one byte in time, while the target answers pings and connections.
             if result.failure == "generic_timeout_error" and result.target in answering:
-                found[Finding("throttled", uplink, target=result.target)] = (
-                    f"no byte of the download in {result.duration:.1f} s, against "
-                    f"{baseline.rate / 1000:.1f} kB/s while healthy; the target answers"
-                )
+                slow[result.target] = f"no byte of the download in {result.duration:.1f} s, {was}"
             continue
-        if result.value * THROTTLE_FACTOR <= baseline.rate:
-            cv = float(result.detail.get("cv", "1") or 1)
-            shape = "flat: a policer" if cv <= FLAT_CV else "uneven: congestion or shaping"
-            found[Finding("throttled", uplink, target=result.target)] = (
-                f"{result.value / 1000:.1f} kB/s against {baseline.rate / 1000:.1f} kB/s "
-                f"while healthy; rate {shape} (cv {cv:.2f})"
-            )
+        if result.value * THROTTLE_FACTOR > baseline.rate:
+            fast.add(result.target)
+            continue
+        cv = float(result.detail.get("cv", "1") or 1)
+        if cv <= FLAT_CV:
+            flat.add(result.target)
+        shape = "flat: a policer" if cv <= FLAT_CV else "uneven"
+        slow[result.target] = f"{result.value / 1000:.1f} kB/s, {was}; rate {shape} (cv {cv:.2f})"
+    found: Observed = {}
+    for target, evidence in sorted(slow.items()):
+        controls = sorted(fast - {target})
+        if controls:
+            evidence += f"; {', '.join(controls)} downloads at its usual speed"
+        elif target not in flat:
+            continue
+        found[Finding("throttled", uplink, target=target)] = evidence
     return found
 
 

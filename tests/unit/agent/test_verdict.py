@@ -375,6 +375,34 @@ def test_throttle_needs_a_learned_baseline() -> None:
     }
 
 
+def slowed(target: str, rate: float, cv: str) -> Change:
+    def change(r: Result) -> Result:
+        if r.target == target and r.kind == "throughput":
+            return replace(r, value=rate, detail={"cv": cv})
+        return r
+
+    return change
+
+
+def test_near_miss_every_download_slow_and_uneven_is_loss_not_throttling() -> None:
+    lossy = apply(world(), slowed("video", 20_000.0, "0.9"), slowed("intl-web", 30_000.0, "1.2"))
+    assert observe(lossy, GATEWAY, Known()) == {}
+
+
+def test_every_download_slow_and_flat_is_a_policer_on_everything() -> None:
+    policed = apply(world(), slowed("video", 20_000.0, "0.05"), slowed("intl-web", 20_000.0, "0.1"))
+    assert set(observe(policed, GATEWAY, Known())) == {
+        Finding("throttled", W, target="video"),
+        Finding("throttled", W, target="intl-web"),
+    }
+
+
+def test_one_download_slow_while_the_other_keeps_its_speed_is_throttling() -> None:
+    found = observe(apply(world(), slowed("video", 20_000.0, "0.9")), GATEWAY, Known())
+    assert set(found) == {Finding("throttled", W, target="video")}
+    assert "intl-web downloads at its usual speed" in found[Finding("throttled", W, target="video")]
+
+
 def test_a_download_that_gets_nothing_while_the_target_answers_is_throttling() -> None:
     starved = apply(world(), only("video", "throughput", "generic_timeout_error"))
     assert set(observe(starved, GATEWAY, Known())) == {Finding("throttled", W, target="video")}
