@@ -28,9 +28,15 @@ with urllib.request.urlopen(sys.argv[1], timeout=5) as answer:
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def scrape(lab: Lab, host_port: str) -> Samples:
-    """GET /metrics from inside the NOC namespace; every sample by name and labels."""
-    out = lab.ns_run("mk-noc", [sys.executable, "-c", FETCH, f"http://{host_port}/metrics"])
+def scrape(lab: Lab, host_port: str, tries: int = 1) -> Samples:
+    """GET /metrics from inside the NOC namespace; every sample by name and labels.
+    `tries` > 1: while babel re-routes around a cut link the NOC may have no route
+    for a moment (ENETUNREACH); a second later it has."""
+    for attempt in range(tries):
+        out = lab.ns_run("mk-noc", [sys.executable, "-c", FETCH, f"http://{host_port}/metrics"])
+        if out.returncode == 0 or attempt == tries - 1:
+            break
+        time.sleep(1)
     assert out.returncode == 0, out.stderr
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -52,7 +58,7 @@ def target(lab: Lab, node: str) -> str:
 
 
 def links_up(lab: Lab, node: str) -> dict[str, float]:
-    return values(scrape(lab, target(lab, node)), "meshkeeper_link_up", "neighbor")
+    return values(scrape(lab, target(lab, node), tries=5), "meshkeeper_link_up", "neighbor")
 
 
 def test_every_agent_answers_with_healthy_collectors(lab: Lab) -> None:
