@@ -3,7 +3,8 @@
 `observe(results, layout, baselines)` is a pure function of one round's
 results and the baselines learned while healthy: it returns the findings the
 round supports, each with its evidence. `Hysteresis` turns rounds into a
-verdict: a finding is entered after K agreeing rounds and left after L rounds
+verdict: a finding is entered after K agreeing rounds (an `anomaly` after K + 2) and
+left after L rounds
 without it (agent/contract.py VERDICT_ENTER_ROUNDS, VERDICT_LEAVE_ROUNDS), so
 one lost packet never starts an alert storm. `ok` holds when nothing else does.
 
@@ -55,6 +56,7 @@ DNS_BLOCKED = frozenset(
 THROTTLE_FACTOR = 10.0  # FIELD-NOTES.md: at least 10x slower than the baseline
 FLAT_CV = 0.25  # per-chunk rates this even: a policer, not congestion
 MIN_SAMPLES = 3  # a baseline is trusted after this many healthy rounds
+ANOMALY_EXTRA_ROUNDS = 2  # `anomaly` is entered after K + 2 agreeing rounds
 SIZE_CHANGE = 0.5  # an HTTP body this much bigger or smaller than its baseline
 
 
@@ -395,6 +397,9 @@ class Hysteresis:
         self, enter: int = VERDICT_ENTER_ROUNDS, leave: int = VERDICT_LEAVE_ROUNDS, now: float = 0.0
     ) -> None:
         self.enter, self.leave = enter, leave
+        # Unclear evidence waits longer: one target silent for three rounds on a lossy
+        # path is chance (a 5 % lossy link three hops deep); five rounds is a pattern.
+        self.enter_for = {"anomaly": enter + ANOMALY_EXTRA_ROUNDS}
         self._streak: dict[Finding, tuple[int, float]] = {}  # rounds seen, first seen
         self._absent: dict[Finding, int] = {}
         self._active: dict[Finding, float] = {OK: now}
@@ -410,7 +415,7 @@ class Hysteresis:
             if finding in self._active:
                 self._evidence[finding] = evidence
                 self._absent.pop(finding, None)
-            elif count + 1 >= self.enter:
+            elif count + 1 >= self.enter_for.get(finding.cls, self.enter):
                 self._active[finding] = first
                 self._evidence[finding] = evidence
         for finding in [f for f in self._active if f != OK and f not in observed]:

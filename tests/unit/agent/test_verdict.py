@@ -466,6 +466,13 @@ def test_one_good_round_does_not_clear_an_active_class() -> None:
     assert set(h.update({}, now=6.0).active) == {OK}
 
 
+def test_an_anomaly_needs_two_rounds_more_than_a_clear_class() -> None:
+    h = Hysteresis(enter=3, leave=2, now=0)
+    odd = Finding("anomaly", W, target="exchange-ntp")
+    held = [set(h.update({odd: "silent"}, now=float(t)).active) for t in range(5)]
+    assert held == [{OK}, {OK}, {OK}, {OK}, {odd}]
+
+
 def test_classes_enter_and_leave_independently() -> None:
     h = Hysteresis(enter=2, leave=1, now=0)
     blocked = Finding("platform_blocked", W, platform="chat", layer="tcp_ip")
