@@ -3,10 +3,10 @@
 `observe(results, layout, baselines)` is a pure function of one round's
 results and the baselines learned while healthy: it returns the findings the
 round supports, each with its evidence. `Hysteresis` turns rounds into a
-verdict: a finding is entered after K agreeing rounds (an `anomaly` after K + 2) and
-left after L rounds
-without it (agent/contract.py VERDICT_ENTER_ROUNDS, VERDICT_LEAVE_ROUNDS), so
-one lost packet never starts an alert storm. `ok` holds when nothing else does.
+verdict: a finding is entered after K agreeing rounds (an `anomaly` after
+K + 2) and left after L rounds without it (agent/contract.py
+VERDICT_ENTER_ROUNDS, VERDICT_LEAVE_ROUNDS), so one lost packet never starts
+an alert storm. `ok` holds when nothing else does.
 
 From inside a cut network there is no outside control (FIELD-NOTES.md), so
 every rule compares tiers seen from the same router on the same path:
