@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 
 from agent.config import Target
 from agent.contract import FAILURES
+from agent.request import printable  # the agent's one escaper for text that reaches a log
 
 Failure = str  # one of agent.contract.FAILURES
-__all__ = ["Failure", "Path", "Prober", "Request", "Result", "Settings", "Target"]
+EVIDENCE_LIMIT = 160  # characters of evidence a result keeps
+__all__ = ["Failure", "Path", "Prober", "Request", "Result", "Settings", "Target", "printable"]
 
 
 @dataclass(frozen=True)
@@ -107,17 +109,11 @@ def result(
         failure="" if ok else (failure or "unknown_failure"),
         timestamp=time.time() - (now - started),
         value=value,
-        evidence=printable(evidence),
+        evidence=printable(evidence, EVIDENCE_LIMIT),
         detail=dict(detail or {}),
         sent=sent,
         received=received,
     )
-
-
-def printable(text: str, limit: int = 160) -> str:
-    """Evidence as it may reach a log line or a label: escaped, and cut if long."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def failure_of(exc: BaseException) -> Failure:
