@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from agent import __version__
+from agent import __version__, contract
 from agent.collectors import ALL, BY_NAME, Host, default_names
 from agent.config import AgentConfig, check_files, load_config, member, source_name
 from agent.detector import DEFAULT_STATE_DIR, Detector
@@ -42,7 +42,7 @@ log = logging.getLogger("meshkeeper.agent")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="meshkeeper-agent", description="meshkeeper's per-router metrics agent"
+        prog=contract.AGENT_PROGRAM, description="meshkeeper's per-router metrics agent"
     )
     parser.add_argument("--version", action="version", version=f"meshkeeper-agent {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,10 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_STATE_DIR,
         help="read the learned baselines from here (never written by this command)",
     )
-    journal = commands.add_parser("journal", help="the on-flash journal of probe rounds")
+    group, export_name = contract.JOURNAL_EXPORT  # `meshkeeper backfill` runs it over SSH
+    journal = commands.add_parser(group, help="the on-flash journal of probe rounds")
     journal_commands = journal.add_subparsers(dest="journal_command", required=True)
     export = journal_commands.add_parser(
-        "export", help="write the journal as OpenMetrics with timestamps (for meshkeeper backfill)"
+        export_name,
+        help="write the journal as OpenMetrics with timestamps (for meshkeeper backfill)",
     )
     export.add_argument("--since", type=_timestamp, default=None, metavar="UNIX_TIME")
     export.add_argument("--until", type=_timestamp, default=None, metavar="UNIX_TIME")
@@ -220,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for spec in ALL:
             print(f"{spec.name:<12} every {spec.interval_seconds:g} s  {spec.summary}")
         return 0
-    if args.command == "journal":
+    if args.command == contract.JOURNAL_EXPORT[0]:
         return journal_export(args.state_dir, args.since, args.until)
     source = source_name(args.config)
     if args.command == "probe":

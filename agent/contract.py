@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Mapping
 
 SCHEMA_VERSION = 1
 CONFIG_HEADER = "Meshkeeper-Config-Sha256"
@@ -132,6 +133,19 @@ VERDICT_CLASSES = (
 )
 VERDICT_LABELS = ("class", "uplink", "target", "platform", "layer")
 BLOCK_LAYERS = ("dns", "tcp_ip", "tls_sni", "http")
+# The command `meshkeeper backfill` runs over SSH: the agent's program and its subcommand.
+AGENT_PROGRAM = "meshkeeper-agent"
+JOURNAL_EXPORT = ("journal", "export")
+
+
+def finding_text(labels: Mapping[str, str]) -> str:
+    """A verdict class as people read it: `platform_blocked{uplink=wan,platform=chat,
+    layer=tls_sni}`, the labels that say where (empty ones left out)."""
+    extra = ",".join(f"{name}={labels[name]}" for name in VERDICT_LABELS[1:] if labels.get(name))
+    cls = labels.get("class", "?")
+    return f"{cls}{{{extra}}}" if extra else cls
+
+
 VERDICT_ENTER_ROUNDS = 3  # K: agreeing rounds before a class is entered
 VERDICT_LEAVE_ROUNDS = 2  # L: rounds without it before it is left
 
@@ -151,5 +165,3 @@ M_PROBE_ROUND = "meshkeeper_probe_round_timestamp_seconds"
 M_PROBE_ROUND_DURATION = "meshkeeper_probe_round_duration_seconds"
 M_PROBE_ROUNDS = "meshkeeper_probe_rounds"  # a counter: _total
 M_PROBE_BYTES = "meshkeeper_probe_traffic_bytes"  # a counter: _total, by direction
-M_BASELINE_RTT = "meshkeeper_probe_baseline_rtt_seconds"
-M_BASELINE_RATE = "meshkeeper_probe_baseline_download_bytes_per_second"

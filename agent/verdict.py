@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agent.contract import MESH_PATH, VERDICT_ENTER_ROUNDS, VERDICT_LEAVE_ROUNDS
+from agent.contract import MESH_PATH, VERDICT_ENTER_ROUNDS, VERDICT_LEAVE_ROUNDS, finding_text
 from agent.probes.base import Result
 
 NO_ROUTE = frozenset({"network_unreachable"})
@@ -79,8 +79,7 @@ class Finding:
         }
 
     def __str__(self) -> str:
-        extra = ",".join(f"{k}={v}" for k, v in self.labels.items() if v and k != "class")
-        return f"{self.cls}{{{extra}}}" if extra else self.cls
+        return finding_text(self.labels)
 
 
 OK = Finding("ok")

@@ -36,8 +36,8 @@ from controller.transport import KnownHosts, TransportError, connect
 # some 30 MB of OpenMetrics.
 MAX_EXPORT = 64 * 1024 * 1024
 JOURNALLED = (contract.M_PROBE_SUCCESS, contract.M_PROBE_DURATION, contract.M_VERDICT)
-JOB = "meshkeeper-agent"  # the job label the NOC's scrape gives agents
-EXPORT = "meshkeeper-agent journal export"
+JOB = contract.AGENT_PROGRAM  # the job label the NOC's scrape gives agents
+EXPORT = " ".join((contract.AGENT_PROGRAM, *contract.JOURNAL_EXPORT))
 
 
 class BackfillError(MeshkeeperError):

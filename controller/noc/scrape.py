@@ -86,21 +86,11 @@ def read_exposition(view: AgentView, text: str, deadline: float | None = None) -
             elif sample.name == contract.M_COLLECTOR_SUCCESS and sample.value != 1:
                 view.broken.append(_label(sample.labels, "collector", sample.name))
             elif sample.name == contract.M_VERDICT and sample.value == 1:
-                view.verdict.append(_finding(sample.labels))
+                view.verdict.append(contract.finding_text(sample.labels))
     del view.verdict[MAX_VERDICT:]  # an agent cannot fill the terminal
     if not ours:
         raise BadAnswer(f"no {contract.METRIC_PREFIX} metrics: not a meshkeeper agent")
     return view
-
-
-def _finding(labels: dict[str, str]) -> str:
-    """`platform_blocked{platform=chat,layer=tls_sni,uplink=wan}`: the class, then the
-    labels that say where (empty ones left out)."""
-    extra = ",".join(
-        f"{name}={labels[name]}" for name in contract.VERDICT_LABELS[1:] if labels.get(name)
-    )
-    cls = labels.get("class", "?")
-    return f"{cls}{{{extra}}}" if extra else cls
 
 
 def _lines(text: str, deadline: float | None) -> Iterator[str]:
