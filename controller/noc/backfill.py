@@ -129,12 +129,18 @@ def fetch_all(
 def create_blocks(journals: list[NodeJournal], out: Path, promtool: str = "promtool") -> Path:
     """One OpenMetrics file per router in `out`, and their TSDB blocks in out/blocks."""
     blocks = out / "blocks"
-    blocks.mkdir(parents=True, exist_ok=True)
     for journal in journals:
         if not journal.text:
             continue
         source = out / f"{journal.node}.om"
-        source.write_text(journal.text, encoding="utf-8")
+        try:
+            blocks.mkdir(parents=True, exist_ok=True)
+            source.write_text(journal.text, encoding="utf-8")
+        except OSError as exc:
+            raise BackfillError(
+                f"cannot write {exc.filename or source}: {exc.strerror or exc} — pass -o a "
+                "directory you can write"
+            ) from None
         try:
             result = subprocess.run(  # noqa: S603 - argv list; node names are hostnames
                 [promtool, "tsdb", "create-blocks-from", "openmetrics", str(source), str(blocks)],

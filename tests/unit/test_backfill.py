@@ -89,3 +89,13 @@ def test_the_command_carries_only_numbers_this_code_formats() -> None:
     assert export_command(1700000000.7, 1700003600) == (
         "meshkeeper-agent journal export --since 1700000000 --until 1700003600"
     )
+
+
+def test_an_unusable_output_directory_is_one_clear_error(tmp_path: Path) -> None:
+    from controller.noc.backfill import BackfillError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    text, samples = relabel("gw-market", journal_text(tmp_path))
+    with pytest.raises(BackfillError, match=r"cannot write .*file.*: Not a directory — pass -o"):
+        create_blocks([NodeJournal("gw-market", text, samples)], blocker)
