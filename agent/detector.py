@@ -90,6 +90,7 @@ class Detector:
         self._number = 0
         self._slow: set[str] = set()  # throughput targets whose last download was slow
         self._lock = threading.Lock()
+        self._possible = frozenset(self.possible_findings())  # fixed by agent.json
 
     @classmethod
     def on_flash(cls, config: AgentConfig, state_dir: FsPath) -> Detector:
@@ -110,7 +111,9 @@ class Detector:
     def requests(self, number: int, on_demand: bool = False) -> list[Request]:
         probes = self.config.probes
         throughput_round = number % probes.throughput_every == 0
-        hops = default_gateways(self.route_file) if self.route_file else default_gateways()
+        hops: Mapping[str, str] = {}
+        if self.config.uplinks:  # a DHCP uplink's first hop, as the kernel holds it now
+            hops = default_gateways(self.route_file) if self.route_file else default_gateways()
         out: list[Request] = []
         for path in self.paths():
             targets = self._path_targets(path, hops)
@@ -311,7 +314,7 @@ class Detector:
             labels=names,
         )
         active = verdict.active if verdict else {OK: self.clock()}
-        for finding in sorted(set(self.possible_findings()) | set(active)):
+        for finding in sorted(self._possible | set(active)):
             values = [finding.labels[n] for n in names]
             one_hot.add_metric(values, 1.0 if finding in active else 0.0)
             if finding in active:
