@@ -165,3 +165,23 @@ M_PROBE_ROUND = "meshkeeper_probe_round_timestamp_seconds"
 M_PROBE_ROUND_DURATION = "meshkeeper_probe_round_duration_seconds"
 M_PROBE_ROUNDS = "meshkeeper_probe_rounds"  # a counter: _total
 M_PROBE_BYTES = "meshkeeper_probe_traffic_bytes"  # a counter: _total, by direction
+M_UPLINK = "meshkeeper_uplink"  # an info family: the exposition adds _info {uplink, isp}
+M_CONFIG = "meshkeeper_config"  # an info family: _info {hash}
+M_CONFIG_PENDING = "meshkeeper_config_pending"
+M_CONFIG_ROLLBACK = "meshkeeper_config_last_rollback_timestamp_seconds"  # {reason}
+ROLLBACK_REASONS = ("boot", "timer", "now")  # rollback.sh's modes; anything else is "other"
+M_NEIGHBOR_LOSS = "meshkeeper_neighbor_loss_ratio"
+M_BABEL_COST = "meshkeeper_babel_neighbor_cost"
+M_INTERFACE_UP = "meshkeeper_interface_up"
+
+# The controller's own exporter (`meshkeeper monitoring exporter`, in the NOC): the push
+# state store (.meshkeeper/state.db) as metrics, one series set per node. Spelled here
+# with the agent's so the NOC's rules take every name from one place.
+M_PUSH_STATE = "meshkeeper_push_state"  # {node, state}: 1 for the state it is in
+M_PUSH_GENERATION = "meshkeeper_push_generation"  # {node}: the generation it was pushed
+M_PUSH_SINCE = "meshkeeper_push_state_since_timestamp_seconds"  # {node}
+PUSH_STATES = ("pending", "applying", "applied", "rolled_back", "unreachable", "drifted", "failed")
+
+# Prometheus job names the rendered config uses (the rules select on them).
+JOB_AGENTS = "meshkeeper"
+JOB_CONTROLLER = "meshkeeper_controller"

@@ -25,7 +25,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 
 from agent import contract
 from agent.baseline import Baselines
@@ -281,7 +286,12 @@ class Detector:
             failures.add_metric(list(key), float(count))
         for (tier, uplink), when in sorted(self.last_success.items()):
             last_ok.add_metric([tier, uplink], when)
+        uplinks = InfoMetricFamily(contract.M_UPLINK, "Each uplink's ISP, from the inventory.")
+        for u in self.config.uplinks:
+            uplinks.add_metric([], {"uplink": u.interface, "isp": u.isp})
         families: list[Metric] = [success, duration, failures, reachable, last_ok, traffic]
+        if self.config.uplinks:
+            families.append(uplinks)
         if done is None:
             return [*families, *self._verdict_families(None)]
         for seen in sorted(done.results, key=lambda r: r.key):

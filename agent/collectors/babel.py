@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from agent import contract
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
 from agent.errors import CollectorError
@@ -186,7 +187,9 @@ def families(dump: BabelDump, expected: dict[str, str]) -> list[Metric]:
     reach = gauge("reach_ratio", "Share of the last 16 hellos heard from the neighbour.")
     rxcost = gauge("rxcost", "Cost babel computes for receiving from the neighbour (65535: none).")
     txcost = gauge("txcost", "Cost the neighbour reports for receiving from us (65535: none).")
-    cost = gauge("cost", "Link cost babel routes with (65535: unreachable).")
+    cost = GaugeMetricFamily(
+        contract.M_BABEL_COST, "Link cost babel routes with (65535: unreachable).", labels=labels
+    )
     rtt = gauge("rtt_seconds", "Round-trip time from babel's hello timestamps.")
     for n in dump.neighbours:
         key = [names.get((n.address, n.interface), n.address), n.interface]

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from agent import contract
 from agent.collectors.base import CollectorSpec, Host
 from agent.config import AgentConfig
 from agent.readers.netlink import Link, dump_links, parse_links
@@ -37,7 +38,7 @@ COUNTERS = (
 def families(links: list[Link]) -> list[Metric]:
     shown = [link for link in links if link.name != "lo"]
     up = GaugeMetricFamily(
-        "meshkeeper_interface_up", "Whether the interface is operationally up.", labels=["device"]
+        contract.M_INTERFACE_UP, "Whether the interface is operationally up.", labels=["device"]
     )
     flaps = CounterMetricFamily(
         "meshkeeper_interface_carrier_changes",

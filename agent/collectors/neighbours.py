@@ -63,7 +63,7 @@ def families(
         labels=labels,
     )
     loss = GaugeMetricFamily(
-        "meshkeeper_neighbor_loss_ratio",
+        contract.M_NEIGHBOR_LOSS,
         "Share of this round's echoes to the neighbour lost.",
         labels=labels,
     )

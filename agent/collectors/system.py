@@ -10,6 +10,10 @@
     meshkeeper_config_generation                        the generation meshkeeper push applied
     meshkeeper_config_info{hash}                        the applied tree's hash, always 1
     meshkeeper_config_pending                           1 while a push waits for its confirm
+    meshkeeper_config_last_rollback_timestamp_seconds{reason}
+        when the router last restored its previous config by itself (boot: a push
+        was never confirmed before a power cut; timer: no confirm in time; now:
+        the apply failed), from /etc/meshkeeper/rollbacks.log on flash
 
 The /proc parsers are pure functions of the files' text; `Host.root` points
 them at a fixture tree in the tests (node_exporter's --path.procfs habit).
@@ -30,6 +34,7 @@ from agent.errors import CollectorError
 
 APPLIED = "/etc/meshkeeper/applied.json"  # written by `meshkeeper push` (controller/push/remote.py)
 PENDING = "/etc/meshkeeper/pending"
+ROLLBACKS = "/etc/meshkeeper/rollbacks.log"  # rollback.sh: "UNIXTIME REASON BACKUP" lines
 
 
 def parse_loadavg(text: str) -> tuple[float, float, float]:
@@ -62,6 +67,17 @@ def parse_applied(text: str) -> tuple[int, str]:
     if not isinstance(generation, int) or not isinstance(tree, str):
         raise TypeError("applied.json: generation must be an integer and hash a string")
     return generation, tree
+
+
+def parse_last_rollback(text: str) -> tuple[float, str] | None:
+    """(when, reason) of the log's last well-formed line; None when there is none.
+    The reason is one of rollback.sh's modes or "other": a label takes no free text."""
+    for line in reversed(text.splitlines()):
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            reason = fields[1] if fields[1] in contract.ROLLBACK_REASONS else "other"
+            return float(fields[0]), reason
+    return None
 
 
 class SystemCollector:
@@ -141,20 +157,36 @@ class SystemCollector:
         )
         return info
 
+    def _rollback(self) -> list[Metric]:
+        try:
+            text = self._host.path(ROLLBACKS).read_bytes()[-4096:].decode("utf-8", "replace")
+        except OSError:  # never rolled back (or never pushed)
+            return []
+        last = parse_last_rollback(text)
+        if last is None:
+            return []
+        family = GaugeMetricFamily(
+            contract.M_CONFIG_ROLLBACK,
+            "When the router last restored its previous config by itself (unix time).",
+            labels=["reason"],
+        )
+        family.add_metric([last[1]], last[0])
+        return [family]
+
     def _applied(self) -> list[Metric]:
         pending = GaugeMetricFamily(
-            "meshkeeper_config_pending",
+            contract.M_CONFIG_PENDING,
             "1 while a push waits for the controller's confirm (rollback armed).",
             value=1.0 if self._host.path(PENDING).exists() else 0.0,
         )
         path: Path = self._host.path(APPLIED)
         if not path.exists():  # never pushed: nothing to say yet
-            return [pending]
+            return [pending, *self._rollback()]
         try:
             generation, tree = parse_applied(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CollectorError(f"cannot read {APPLIED}: {exc}") from exc
-        info = InfoMetricFamily("meshkeeper_config", "The config tree meshkeeper push applied.")
+        info = InfoMetricFamily(contract.M_CONFIG, "The config tree meshkeeper push applied.")
         info.add_metric([], {"hash": tree})
         return [
             GaugeMetricFamily(
@@ -164,6 +196,7 @@ class SystemCollector:
             ),
             info,
             pending,
+            *self._rollback(),
         ]
 
 

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent import contract
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS nodes (
     name TEXT PRIMARY KEY,
@@ -35,7 +37,7 @@ CREATE TABLE IF NOT EXISTS pushes (
     error TEXT
 );
 """
-STATUSES = ("pending", "applying", "applied", "rolled_back", "unreachable", "drifted", "failed")
+STATUSES = contract.PUSH_STATES
 
 
 @dataclass(frozen=True)
