@@ -228,7 +228,12 @@ class Outcome:
     strays: dict[str, set[str]] = field(default_factory=dict)  # classes no rule expected
 
 
-def run_scenario(inv: Inventory, plan: LabPlan, paths: LabPaths, scenario: Scenario) -> Outcome:
+def run_scenario(
+    inv: Inventory, plan: LabPlan, paths: LabPaths, scenario: Scenario, hold: float = 0
+) -> Outcome:
+    """Inject, watch every router's verdict until each holds what it should (or the
+    window ends), keep the fault `hold` rounds more (the NOC's alerts need the verdict
+    held a round before they fire), heal, and watch the verdicts clear."""
     outcome = Outcome(scenario.name)
     expected = {node: scenario.expected(node, inv) for node in plan.nodes}
     allowed = {node: set().union(*expected[node]) | {"ok"} for node in plan.nodes}
@@ -252,6 +257,7 @@ def run_scenario(inv: Inventory, plan: LabPlan, paths: LabPaths, scenario: Scena
             break
         time.sleep(1.0)
     outcome.right = {n: outcome.final[n] in expected[n] for n in plan.nodes}
+    time.sleep(hold * ROUND)
     heal(inv, plan, paths)
     healed = time.monotonic()
     while time.monotonic() - healed < CLEAR_ROUNDS * ROUND * 3:
@@ -326,7 +332,9 @@ def report(outcomes: list[Outcome], nodes: list[str], false: dict[str, set[str]]
     return problems
 
 
-def bench(inventory: Path, attach: bool, only: list[str], smoke: bool, minutes: float) -> int:
+def bench(
+    inventory: Path, attach: bool, only: list[str], smoke: bool, minutes: float, hold: float = 0
+) -> int:
     inv = load_inventory(inventory, resolve_secrets=True)
     paths = LabPaths.for_inventory(inventory)
     if not attach:
@@ -350,7 +358,7 @@ def bench(inventory: Path, attach: bool, only: list[str], smoke: bool, minutes: 
     outcomes = []
     for scenario in chosen:
         print(f"{scenario.name} ...", flush=True)
-        outcome = run_scenario(inv, plan, paths, scenario)
+        outcome = run_scenario(inv, plan, paths, scenario, hold)
         detected = [d for n, d in outcome.detect_rounds.items() if outcome.final[n] != OK]
         delay = (
             f"detected in {statistics.median(detected):.1f} rounds"
@@ -378,11 +386,19 @@ def main() -> None:
     parser.add_argument("--attach", type=Path, help="use the lab already up for this inventory")
     parser.add_argument("--only", nargs="+", default=[], metavar="SCENARIO")
     parser.add_argument("--healthy-minutes", type=float, default=10.0)
+    parser.add_argument(
+        "--hold",
+        type=float,
+        default=0,
+        metavar="ROUNDS",
+        help="keep each fault this many rounds after detection (for the NOC's alerts)",
+    )
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/detect.py runs the practice lab: run it as root")
     if args.attach:
-        sys.exit(1 if bench(args.attach, True, args.only, args.smoke, args.healthy_minutes) else 0)
+        failed = bench(args.attach, True, args.only, args.smoke, args.healthy_minutes, args.hold)
+        sys.exit(1 if failed else 0)
     if any(n.startswith("mk") for n in namespaces()):
         sys.exit("a lab is up: its names are machine-wide — take it down first, or --attach it")
     base = Path(tempfile.mkdtemp(prefix="mk-bench-detect-"))
@@ -390,7 +406,7 @@ def main() -> None:
     shutil.copytree(EXAMPLE, inventory)
     LabPaths.for_inventory(inventory).make_controller_keys()
     try:
-        problems = bench(inventory, False, args.only, args.smoke, args.healthy_minutes)
+        problems = bench(inventory, False, args.only, args.smoke, args.healthy_minutes, args.hold)
     finally:
         down(LabPaths.for_inventory(inventory))
         shutil.rmtree(base, ignore_errors=True)

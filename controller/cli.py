@@ -312,12 +312,43 @@ def diff(inventory_path: Path | None, limit: tuple[str, ...], accept_new_host_ke
 
 @cli.command()
 @inventory_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="The rows as JSON.")
+@click.option(
+    "--prometheus",
+    "prometheus",
+    metavar="URL",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    help="Read the live view from Prometheus (alone: the NOC's, from the inventory).",
+)
+@click.option("--offline", is_flag=True, help="Push state only: ask no agent, no Prometheus.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.5, 60),
+    default=5.0,
+    show_default=True,
+    help="Seconds each agent (or Prometheus) has to answer.",
+)
 @reports_errors
-def status(inventory_path: Path | None, as_json: bool) -> None:
-    """Each node's push state: status, generation, applied hash, last error."""
+def status(
+    inventory_path: Path | None,
+    as_json: bool,
+    prometheus: str | None,
+    offline: bool,
+    timeout: float,
+) -> None:
+    """The fleet: each router's push state beside what it says now (agent answering,
+    config in sync, expected links up, shutdown verdict).
+
+    By default the agents are asked directly (no Prometheus needed: run it
+    where the NOC is; in the lab `meshkeeper lab exec noc -- ...`); with
+    --prometheus, the NOC's Prometheus is. Exit 1 when a router needs a look:
+    its agent down, a link down, its config not the one pushed, a failed push
+    or a verdict other than ok.
+    """
     from controller.model.load import load_inventory
-    from controller.push import report
+    from controller.noc import fleet, targets
     from controller.push.run import state_dir
     from controller.push.state import StateStore
 
@@ -325,10 +356,18 @@ def status(inventory_path: Path | None, as_json: bool) -> None:
     _reconcile(inv)
     with StateStore(state_dir(inv) / "state.db") as store:
         states = store.nodes()
-    click.echo(
-        report.status_json(states) if as_json else report.status_table(states, sorted(inv.nodes)),
-        nl=False,
-    )
+    live = None
+    if prometheus is not None and not offline:
+        noc = inv.noc
+        url = prometheus or f"http://{noc.address}:{noc.prometheus.port}"
+        live = fleet.live_from_prometheus(url, timeout, network=inv.network.name)
+    elif not offline:
+        live = fleet.live_from_agents(targets.agent_targets(inv), timeout)
+    roles = {name: node.role for name, node in inv.nodes.items()}
+    rows = fleet.fleet(roles, states, live)
+    click.echo(fleet.fleet_json(rows) if as_json else fleet.fleet_table(rows), nl=False)
+    if fleet.failing(rows):
+        sys.exit(1)
 
 
 def _reconcile(inv: Inventory) -> None:
@@ -369,6 +408,79 @@ def monitoring_targets(inventory_path: Path | None, file_sd: bool) -> None:
         click.echo("".join(f"{t.host_port}\n" for t in found), nl=False)
 
 
+@monitoring.command("render")
+@inventory_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/monitoring"),
+    show_default=True,
+    help="Directory for prometheus.yml, alertmanager.yml, targets/, rules/ (its own).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Then run promtool check config and amtool check-config on what was written.",
+)
+@reports_errors
+def monitoring_render(inventory_path: Path | None, output: Path, check: bool) -> None:
+    """The NOC's Prometheus and Alertmanager configs, targets and alert rules.
+
+    Copy DIR to the NOC and point Prometheus at DIR/prometheus.yml and
+    Alertmanager at DIR/alertmanager.yml (0600: it holds the webhook URLs);
+    with noc.segments, each segment's Prometheus at DIR/segments/NAME/prometheus.yml.
+    """
+    from controller.model.load import load_inventory
+    from controller.noc import config
+    from controller.render.output import write_files
+
+    inv = load_inventory(inventory_path, resolve_secrets=True)
+    files = config.render_monitoring(inv)
+    changed = write_files(output, files)
+    click.echo(f"{len(files)} files in {output} ({len(changed)} changed)")
+    if check:
+        for problem in config.check_rendered(output, files):
+            click.echo(problem, err=True)
+            sys.exit(1)
+        click.echo("promtool check config and amtool check-config: ok")
+
+
+@monitoring.command("exporter")
+@inventory_option
+@click.option(
+    "--listen",
+    metavar="ADDRESS:PORT",
+    help="Where to answer (default: the NOC's address and noc.exporter.port).",
+)
+@reports_errors
+def monitoring_exporter(inventory_path: Path | None, listen: str | None) -> None:
+    """Serve the push state (state.db) as metrics for the NOC's Prometheus."""
+    from controller.model.load import load_inventory
+    from controller.noc.exporter import make_server
+    from controller.push.run import state_dir
+
+    inv = load_inventory(inventory_path, resolve_secrets=False)
+    host, port = str(inv.noc.address), inv.noc.exporter.port
+    if listen:
+        host, _, text = listen.rpartition(":")
+        if not host or not text.isdigit():
+            raise click.BadParameter(
+                "give ADDRESS:PORT, e.g. 127.0.0.1:9111", param_hint="--listen"
+            )
+        port = int(text)
+    try:
+        server = make_server(state_dir(inv) / "state.db", host, port)
+    except OSError as exc:
+        raise MeshkeeperError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} — is the address this "
+            "machine's, and the port free? (--listen ADDRESS:PORT)"
+        ) from exc
+    click.echo(f"serving push state on http://{host}:{port}/metrics")
+    with server:
+        server.serve_forever()
+
+
 @monitoring.command("scrape")
 @inventory_option
 @click.option(
@@ -396,6 +508,53 @@ def monitoring_scrape(inventory_path: Path | None, timeout: float) -> None:
     click.echo(scrape.summary_table(views), nl=False)
     if any(v.failing for v in views):
         sys.exit(1)
+
+
+@cli.command()
+@inventory_option
+@click.option("--json", "as_json", is_flag=True, help="The alerts as JSON.")
+@click.option(
+    "--alertmanager",
+    metavar="URL",
+    help="Alertmanager's URL (default: the NOC's address and noc.alertmanager.port).",
+)
+@click.option(
+    "--prometheus",
+    metavar="URL",
+    help="Asked when Alertmanager cannot be (default: the NOC's Prometheus).",
+)
+@click.option("--timeout", type=click.FloatRange(0.5, 60), default=10.0, show_default=True)
+@reports_errors
+def alerts(
+    inventory_path: Path | None,
+    as_json: bool,
+    alertmanager: str | None,
+    prometheus: str | None,
+    timeout: float,
+) -> None:
+    """Active alerts, most severe first, with since when and the evidence.
+
+    Asks Alertmanager (API v2), or Prometheus when Alertmanager cannot be
+    reached. Run it where the NOC is (in the lab: `meshkeeper lab exec noc --
+    ...`). Exit 0: nothing critical firing; 1: something critical is firing;
+    4: neither Alertmanager nor Prometheus answered.
+    """
+    import time
+
+    from controller.model.load import load_inventory
+    from controller.noc import alerts as noc_alerts
+
+    inv = load_inventory(inventory_path, resolve_secrets=False)
+    noc = inv.noc
+    view = noc_alerts.fetch_alerts(
+        alertmanager or f"http://{noc.address}:{noc.alertmanager.port}",
+        prometheus or f"http://{noc.address}:{noc.prometheus.port}",
+        timeout,
+    )
+    now = time.time()
+    text = noc_alerts.alerts_json(view, now) if as_json else noc_alerts.alerts_text(view, now)
+    click.echo(text, nl=not text.endswith("\n"))
+    sys.exit(noc_alerts.exit_status(view))
 
 
 @cli.command()

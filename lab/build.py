@@ -1,9 +1,10 @@
 """`lab up` and `lab down`: build the plan's namespaces, wires and routers; remove them all.
 
 Everything the lab makes is named with the `mk` prefix (namespaces mkn-*,
-mki-*, mk-ix, mk-inet, mk-noc) or lives under /run/meshkeeper-lab and
-.meshkeeper/lab/, so `down` can find and remove it from a fresh process,
-even after a crash or a half-finished `up`: it trusts names, not memory.
+mki-*, mk-ix, mk-inet, mk-noc, where Prometheus and Alertmanager run: lab/noc.py) or
+lives under /run/meshkeeper-lab and .meshkeeper/lab/, so `down` can find and remove
+it from a fresh process, even after a crash or a half-finished `up`: it trusts names,
+not memory.
 Router host keys are kept across down/up (a router keeps its identity).
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from controller.model.inventory import Inventory
 from controller.render.tree import render_inventory
-from lab import upstream
+from lab import noc, upstream
 from lab.host import MOUNT_DIR, RUN_DIR, LabError, ip, ip_batch, namespaces, require_root, run
 from lab.paths import LabPaths
 from lab.plan import (
@@ -114,6 +115,7 @@ def up(inv: Inventory) -> LabPlan:
     for node in plan.nodes.values():
         boot(node)
     upstream.start(inv, plan, paths, [])
+    noc.start(inv, paths)
     _write_state(paths, plan, complete=True)
     return plan
 
@@ -267,6 +269,7 @@ def down(paths: LabPaths | None = None) -> list[str]:
         for node_dir in sorted((paths.root / "nodes").glob("*")):
             _remove_runtime(node_dir)
         paths.state.unlink(missing_ok=True)
+        noc.remove(paths)
         shutil.rmtree(paths.bin, ignore_errors=True)
     leftovers = [n for n in namespaces() if is_lab_namespace(n)]
     if leftovers:

@@ -363,6 +363,50 @@ class Route(Strict):
     severity: Literal["critical", "warning", "info"] | None = None
 
 
+NocPath = Annotated[str, Field(pattern=r"^/[A-Za-z0-9_./-]{1,200}$")]  # a file on the NOC
+
+
+class Smtp(Strict):
+    """Where Alertmanager sends e-mail (needed by `email` receivers)."""
+
+    smarthost: Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$")]
+    sender: Annotated[str, Field(pattern=EMAIL)]
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,128}$")] | None = None
+    password: SecretRef | None = None
+    require_tls: bool = True
+
+
+class ScrapeTls(Strict):
+    """The NOC's side of agents that serve TLS (files on the NOC)."""
+
+    ca_file: NocPath  # the CA that signed the agents' certificates
+    cert_file: NocPath | None = None  # the NOC's client certificate (agents with client_ca)
+    key_file: NocPath | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> ScrapeTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("needs both cert_file and key_file, or neither")
+        return self
+
+
+class Segment(Strict):
+    """One Prometheus inside one part of the mesh: it scrapes that part's routers
+    and keeps working through a cut; the NOC's Prometheus federates from it."""
+
+    address: IPv4
+    port: Port = 9090
+    nodes: Annotated[list[Hostname], Field(min_length=1)]
+
+
+class RemoteWrite(Strict):
+    """A long-term store every Prometheus ships to (VictoriaMetrics, Thanos Receive,
+    Mimir, Cortex: anything speaking Prometheus remote write)."""
+
+    url: Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$")]
+    bearer_token: SecretRef | None = None
+
+
 class Noc(Strict):
     host: Hostname = "noc"
     address: IPv4
@@ -372,8 +416,14 @@ class Noc(Strict):
     port: DeviceName = "lan4"
     prometheus: Service = Service(port=9090, retention="30d")
     alertmanager: Service = Service(port=9093)
+    # The controller's exporter (`meshkeeper monitoring exporter`): the push state as metrics.
+    exporter: Service = Service(port=9111)
     receivers: dict[Hostname, Receiver] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
+    smtp: Smtp | None = None
+    scrape_tls: ScrapeTls | None = None
+    segments: dict[Hostname, Segment] = Field(default_factory=dict)
+    remote_write: list[RemoteWrite] = Field(default_factory=list)
 
 
 class InventoryFile(Strict):

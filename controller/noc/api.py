@@ -41,6 +41,7 @@ def get_json(
     conn_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = conn_type(url.hostname, url.port, timeout=timeout)
     where = f"{url.hostname}:{url.port}" if url.port else url.hostname
+    answer: http.client.HTTPResponse | None = None
     try:
         conn.request("GET", target, headers={"Accept": "application/json"})
         answer = conn.getresponse()
@@ -57,6 +58,8 @@ def get_json(
         ) from exc
     finally:
         conn.close()
+        if answer is not None:  # an HTTP/1.0 server's answer would stay open until collected
+            answer.close()
     if answer.status != 200:
         raise NocUnreachable(f"{where}{shown(path, 60)} answered HTTP {answer.status}")
     try:

@@ -54,6 +54,7 @@ class AgentView:
         return self.answer not in ("ok", LOCKED) or not all(self.links.values())
 
     generation: int | None = None
+    pending: bool | None = None  # a push waits for its confirm (rollback armed)
     links: dict[str, bool] = field(default_factory=dict)  # expected neighbour → up
     broken: list[str] = field(default_factory=list)  # collectors whose last run failed
     verdict: list[str] = field(default_factory=list)  # the shutdown classes it holds now
@@ -83,6 +84,8 @@ def read_exposition(view: AgentView, text: str, deadline: float | None = None) -
                 view.links[_label(sample.labels, "neighbor", sample.name)] = sample.value == 1
             elif sample.name == contract.M_CONFIG_GENERATION:
                 view.generation = _whole(sample.value, sample.name)
+            elif sample.name == contract.M_CONFIG_PENDING:
+                view.pending = sample.value == 1
             elif sample.name == contract.M_COLLECTOR_SUCCESS and sample.value != 1:
                 view.broken.append(_label(sample.labels, "collector", sample.name))
             elif sample.name == contract.M_VERDICT and sample.value == 1:

@@ -94,7 +94,15 @@ def _listen(ctx: NodeContext) -> dict[str, Any]:
     listen: dict[str, Any] = {
         "address": str(ctx.plan.management),
         "port": agent.port,
-        "trusted": [str(ctx.inv.noc.address)],  # the NOC, where the controller runs too
+        # the NOC, where the controller runs too, and the router's segment Prometheus
+        "trusted": [
+            str(ctx.inv.noc.address),
+            *(
+                str(seg.address)
+                for seg in ctx.inv.noc.segments.values()
+                if ctx.node.name in seg.nodes
+            ),
+        ],
     }
     if agent.tls is not None:
         listen["tls"] = agent.tls.model_dump(exclude_none=True)

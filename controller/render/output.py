@@ -193,17 +193,32 @@ def _subdir(parent: _Dir, name: str) -> _Dir:
         raise _unusable(parent, name, "a directory", exc) from exc
 
 
+def write_files(root: Path, files: list[RenderedFile]) -> list[str]:
+    """write_tree for one tree written straight into root (no node directories):
+    what root held that `files` no longer has is removed, with the same care."""
+    for file in files:
+        _check_plain("-", file.path)
+    with _reported(root), _open_output(root) as top:
+        _claim(top)
+        return _write_files(top, "", files, keep={MARKER})
+
+
 def _write_node(top: _Dir, node: str, files: list[RenderedFile]) -> list[str]:
+    with _subdir(top, node) as folder:
+        return _write_files(folder, f"{node}/", files, keep=set())
+
+
+def _write_files(top: _Dir, shown: str, files: list[RenderedFile], keep: set[str]) -> list[str]:
     changed: list[str] = []
     with ExitStack() as opened:
-        dirs: dict[tuple[str, ...], _Dir] = {(): opened.enter_context(_subdir(top, node))}
+        dirs: dict[tuple[str, ...], _Dir] = {(): top}
         for file in files:
             *folders, name = file.path.split("/")
             where = _folder(dirs, opened, tuple(folders))
             if _write(where, name, file.data, file.mode):
-                changed.append(f"{node}/{file.path}")
-        wanted = {file.path for file in files}
-        changed += [f"{node}/{rel} (removed)" for rel in _remove_stale(dirs[()], "", wanted)]
+                changed.append(f"{shown}{file.path}")
+        wanted = {file.path for file in files} | keep
+        changed += [f"{shown}{rel} (removed)" for rel in _remove_stale(top, "", wanted)]
     return changed
 
 

@@ -20,12 +20,17 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from agent import contract
+from controller.render.context import SecretCache
+from controller.secrets import WEBHOOK
+from lab.noc import NocPaths
+from lab.recorder import read
 from tests.conftest import ROOT
-from tests.lab.conftest import Lab
+from tests.lab.conftest import Lab, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -37,7 +42,15 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_pa
     routers' journals of the cut into a real Prometheus, where a query finds it."""
     started = time.time()
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench/detect.py"), "--smoke", "--attach", str(lab.inventory)],
+        [
+            sys.executable,
+            str(ROOT / "bench/detect.py"),
+            "--smoke",
+            "--hold",
+            "2",  # rounds: the NOC's alert needs the verdict held a round before it fires
+            "--attach",
+            str(lab.inventory),
+        ],
         capture_output=True,
         text=True,
         timeout=240,
@@ -70,6 +83,50 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_pa
     assert len(re.findall(r"^\S+ +[1-9][0-9]* samples$", backfilled.stdout, re.MULTILINE)) == 8
     series = query_backfilled(tmp_path, started)
     assert sorted(series) == sorted(lab.plan.nodes), "every router's cut, from its journal"
+    noc_saw_the_cut(lab, started)
+
+
+def noc_saw_the_cut(lab: Lab, since: float) -> None:
+    """The lab NOC's real Prometheus and Alertmanager turned the same cut into a
+    critical InternationalShutdown (both gateways, both ISPs) delivered to the
+    responders' webhook, then a resolved notification after heal; nothing said
+    any router was down."""
+    journal = NocPaths.of(lab.paths).notifications
+    webhook = urlsplit(_responders_url(lab))
+
+    def delivered(status: str) -> list[dict[str, object]]:
+        return [
+            alert
+            for entry in read(journal)
+            if entry["kind"] == "webhook"
+            and entry["received"] >= since
+            and entry["path"] == webhook.path
+            for alert in entry["body"]["alerts"]
+            if alert["labels"]["alertname"] == "InternationalShutdown" and alert["status"] == status
+        ]
+
+    wait_for(lambda: bool(delivered("resolved")), timeout=60)
+    fired = delivered("firing")
+    assert fired, read(journal)
+    assert {a["labels"]["severity"] for a in fired} == {"critical"}, fired
+    first = min(entry["received"] for entry in read(journal) if entry["received"] >= since)
+    assert first - since < 120, "the alert came within the smoke's window"
+    description = str(fired[0]["annotations"]["description"])
+    assert all(gw in description for gw in lab.inv.gateway_names), description
+    down = [
+        alert
+        for entry in read(journal)
+        if entry["received"] >= since and isinstance(entry.get("body"), dict)
+        for alert in entry["body"].get("alerts", [])
+        if alert["labels"]["alertname"] in ("AgentDown", "NocCutOff")
+    ]
+    assert not down, down
+
+
+def _responders_url(lab: Lab) -> str:
+    ref = lab.inv.noc.receivers["responders"].webhook
+    assert ref is not None
+    return SecretCache(lab.inv).text(ref, WEBHOOK)
 
 
 def query_backfilled(tmp_path: Path, since: float) -> list[str]:

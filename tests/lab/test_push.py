@@ -346,8 +346,9 @@ def test_controller_killed_before_confirm_then_next_push_recovers(pushed: Lab) -
     wait_for(lambda: applied(pushed, "leaf-hillside").get("pending_clear") is True, 90, step=2)
     assert applied(pushed, "leaf-hillside")["generation"] == before["generation"]
     # `status` asks the router instead of showing `applying` for ever
-    state = {s["name"]: s for s in json.loads(meshkeeper(pushed, "status", "--json").stdout)}
-    assert state["leaf-hillside"]["status"] == "rolled_back", state["leaf-hillside"]
+    listed = meshkeeper(pushed, "status", "--json", "--offline").stdout
+    state = {s["node"]: s for s in json.loads(listed)}
+    assert state["leaf-hillside"]["push"] == "rolled_back", state["leaf-hillside"]
     assert "restored by its timer" in state["leaf-hillside"]["last_error"]
     again = meshkeeper(pushed, "push", "--node", "leaf-hillside", "--confirm-timeout", "30")
     assert results(again.stdout) == {"leaf-hillside": "applied"}
@@ -366,11 +367,17 @@ def test_two_pushes_at_once(pushed: Lab) -> None:
     MATRIX.append(("two pushes at once", "second refused by the lock", "ok"))
 
 
-def test_status_shows_every_node(pushed: Lab) -> None:
-    result = meshkeeper(pushed, "status")
-    assert result.returncode == 0
-    rows = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
-    assert {name for name, _ in rows} == set(pushed.plan.nodes)
+def test_status_joins_every_node_s_push_state_with_its_agent(pushed: Lab) -> None:
+    """The embedded default: no Prometheus, every agent asked directly from the NOC."""
+    result = meshkeeper(pushed, "status", "--json")
+    assert result.returncode in (0, 1), result.stderr
+    rows = {row["node"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == set(pushed.plan.nodes)
+    assert {row["agent"] for row in rows.values()} == {"up"}, rows
+    assert all(row["running"] == row["pushed"] for row in rows.values()), rows
+    table = meshkeeper(pushed, "status").stdout.splitlines()
+    assert all(len(line) <= 80 for line in table), table
+    assert table[-1].startswith(f"{len(rows)} routers:"), table
 
 
 def edit_agent(lab: Lab, node: str, **settings: object) -> None:

@@ -51,6 +51,15 @@ def _edit_nodes(example_copy: Path, node: str, agent: dict[str, object]) -> None
     data = yaml.safe_load(nodes.read_text())
     data["nodes"][node]["agent"] = agent
     nodes.write_text(yaml.safe_dump(data, sort_keys=False))
+    if "tls" in agent:  # the NOC then needs what checks them (and what they ask of it)
+        network = example_copy / "network.yaml"
+        top = yaml.safe_load(network.read_text())
+        top["noc"]["scrape_tls"] = {
+            "ca_file": "/etc/meshkeeper/ca.crt",
+            "cert_file": "/etc/meshkeeper/noc.crt",
+            "key_file": "/etc/meshkeeper/noc.key",
+        }
+        network.write_text(yaml.safe_dump(top, sort_keys=False))
 
 
 def test_the_agent_reads_every_rendered_config(example_copy: Path) -> None:

@@ -47,6 +47,21 @@ def test_the_controller_side_never_spells_a_metric_or_header_name(side: str) -> 
     assert spelled == [], "take these from agent/contract.py"
 
 
+def test_the_noc_s_rules_and_their_tests_never_spell_a_metric_name() -> None:
+    """monitoring/ holds templates: `@M_VERDICT@`, `@JOB_CONTROLLER@` (controller/noc/rules.py)."""
+    files = sorted(
+        path for pattern in ("*.yml", "*.yaml") for path in (ROOT / "monitoring").rglob(pattern)
+    )
+    assert files, "monitoring/ has no rule templates"
+    spelled = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if contract.METRIC_PREFIX in line
+    ]
+    assert spelled == [], "write @NAME@ for agent/contract.py's NAME"
+
+
 def test_the_agent_takes_shared_names_from_the_contract() -> None:
     spelled = [
         f"{path.relative_to(ROOT)}:{line}: {text!r}"

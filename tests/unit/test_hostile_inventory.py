@@ -322,6 +322,9 @@ PATTERN_SAMPLES = {
     r"^/[A-Za-z0-9_./-]{1,200}$": "/etc/c.pem",
     r"^[A-Za-z0-9_.-]{1,64}$": "scraper",
     EMAIL: "noc@example.org",
+    r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$": "mail.example.org:587",
+    r"^[A-Za-z0-9_.@+-]{1,128}$": "alertmanager@example.org",
+    r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[!-~]*)?$": "https://vm.example.org/api/v1/write",
 }
 
 

@@ -65,10 +65,19 @@ def _real_keys() -> tuple[str, ...]:
 
 @pytest.fixture
 def inventory(example_copy: Path) -> Path:
-    """The example, with lab key files that are well-formed keys."""
+    """The example, with lab key files that are well-formed keys, and a NOC that can
+    check agents serving TLS (the agent-password case gives one TLS)."""
     lab = example_copy.parent / ".meshkeeper" / "lab"
     (lab / "controller_ed25519.pub").write_text(f"{LAB_KEY}\n", encoding="utf-8")
     (lab / "controller_rsa.pub").write_text(f"{GOOD_RSA}\n", encoding="utf-8")
+    network = example_copy / "network.yaml"
+    text = network.read_text(encoding="utf-8")
+    network.write_text(
+        text.replace(
+            "  entry: gw-market\n", "  entry: gw-market\n  scrape_tls: {ca_file: /etc/ca.crt}\n"
+        ),
+        encoding="utf-8",
+    )
     return example_copy
 
 

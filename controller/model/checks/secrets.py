@@ -84,3 +84,8 @@ def _uses(inv: Inventory) -> Iterator[Use]:
     for receiver, spec in sorted(inv.noc.receivers.items()):
         if spec.webhook is not None:
             yield (("noc", "receivers", receiver, "webhook"), "", spec.webhook, WEBHOOK)
+    if inv.noc.smtp is not None and inv.noc.smtp.password is not None:
+        yield (("noc", "smtp", "password"), "", inv.noc.smtp.password, PASSWORD)
+    for index, store in enumerate(inv.noc.remote_write):
+        if store.bearer_token is not None:
+            yield (("noc", "remote_write", index, "bearer_token"), "", store.bearer_token, PASSWORD)
