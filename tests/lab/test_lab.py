@@ -3,14 +3,18 @@ faults bite and heal, and `down` leaves nothing behind."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from pathlib import Path
 
 import pytest
 
+from agent.contract import VERDICT_ENTER_ROUNDS
 from lab.build import up
 from lab.faults import heal, inject
+from lab.noc import TIMING
 from tests.lab.conftest import Lab, converged, wait_for
+from tests.lab.noc import firing, prometheus_alerts
 
 pytestmark = pytest.mark.lab
 
@@ -135,10 +139,21 @@ def _predicted_cut(lab: Lab, dead: str) -> set[str]:
 
 
 def test_losing_the_critical_relay_splits_the_mesh_as_predicted(lab: Lab) -> None:
+    """And the NOC's real Prometheus and Alertmanager call it what it is: the relay
+    (and the leaves behind it) down, never a shutdown; no alert of the shutdown
+    category may even be pending while the verdicts' rounds go on."""
     cut = _predicted_cut(lab, "relay-water-tower")
     assert cut == {"leaf-library", "leaf-riverbank", "leaf-hillside"}
     gateway_lan = lab.inv.plan["gw-market"].lan_subnet
     inject(lab.inv, lab.plan, lab.paths, "node-down", ["relay-water-tower"])
+    shutdown: list[dict[str, object]] = []
+
+    def agent_down() -> bool:
+        shutdown.extend(
+            a for a in prometheus_alerts(lab) if a["labels"].get("category") == "shutdown"
+        )
+        return bool(firing(lab, "AgentDown", node="relay-water-tower"))
+
     try:
         seconds = wait_for(lambda: all(gateway_lan not in lab.routes(n) for n in cut), 60)
         print(f"\nsplit seen {seconds:.1f} s after the power cut")
@@ -146,8 +161,14 @@ def test_losing_the_critical_relay_splits_the_mesh_as_predicted(lab: Lab) -> Non
         # the island still meshes (babel may first retract the old path, then use the direct one)
         wait_for(lambda: hillside_lan in lab.routes("leaf-riverbank"), 30)
         assert gateway_lan in lab.routes("leaf-bus-stop")  # the rest is untouched
+        wait_for(agent_down, timeout=60, step=2)
+        end = time.monotonic() + (VERDICT_ENTER_ROUNDS + 1) * TIMING.round_seconds
+        while time.monotonic() < end:
+            agent_down()
+            time.sleep(2)
     finally:
         heal(lab.inv, lab.plan, lab.paths)
+    assert not shutdown, shutdown
     wait_for(lambda: converged(lab), 90)
     assert lab.ssh("relay-water-tower", "cat /etc/config/system").returncode == 0
 
