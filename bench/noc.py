@@ -61,6 +61,7 @@ sys.path.insert(0, str(ROOT))
 
 from agent import contract  # noqa: E402
 from controller.noc import fleet as fl  # noqa: E402
+from controller.noc import fleet_table as ft  # noqa: E402
 from controller.noc.api import get_json  # noqa: E402
 from controller.noc.targets import AgentTarget, file_sd  # noqa: E402
 from controller.push.state import NodeState  # noqa: E402
@@ -429,7 +430,7 @@ def bench_status(url: str, fleet: list[Router], targets: list[AgentTarget], roun
     states = [NodeState(r.name, PUSHED, "h", "h", _push_state(r), None, 0.0) for r in fleet]
 
     def status() -> str:
-        return fl.fleet_table(fl.fleet(inventory, states, fl.live_from_prometheus(url)))
+        return ft.fleet_table(fl.fleet(inventory, states, fl.live_from_prometheus(url)))
 
     query, live = median_time(lambda: fl.live_from_prometheus(url), rounds)
     whole, table = median_time(status, rounds)
@@ -443,7 +444,7 @@ def bench_status(url: str, fleet: list[Router], targets: list[AgentTarget], roun
     print(f"   {'peer: live_from_agents (16 at a time)':<48} {agents * 1000:8.0f} ms")
     print(f"   both paths agree on {same}/{len(fleet)} routers (agent up, generation, links,")
     print("   verdict); the table's summary:")
-    for line in fl.summary(rows, 74):
+    for line in ft.summary(rows, 74):
         print(f"     {line}")
     print(f"   failing: {fl.failing(rows)}; {len(table.splitlines())} lines of table")
 

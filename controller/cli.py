@@ -349,6 +349,7 @@ def status(
     """
     from controller.model.load import load_inventory
     from controller.noc import fleet, targets
+    from controller.noc.fleet_table import fleet_table
     from controller.push.run import state_dir
     from controller.push.state import StateStore
 
@@ -365,7 +366,7 @@ def status(
         live = fleet.live_from_agents(targets.agent_targets(inv), timeout)
     roles = {name: node.role for name, node in inv.nodes.items()}
     rows = fleet.fleet(roles, states, live)
-    click.echo(fleet.fleet_json(rows) if as_json else fleet.fleet_table(rows), nl=False)
+    click.echo(fleet.fleet_json(rows) if as_json else fleet_table(rows), nl=False)
     if fleet.failing(rows):
         sys.exit(1)
 
@@ -440,8 +441,10 @@ def monitoring_render(inventory_path: Path | None, output: Path, check: bool) ->
     changed = write_files(output, files)
     click.echo(f"{len(files)} files in {output} ({len(changed)} changed)")
     if check:
-        for problem in config.check_rendered(output, files):
+        problems = config.check_rendered(output, files)
+        for problem in problems:
             click.echo(problem, err=True)
+        if problems:
             sys.exit(1)
         click.echo("promtool check config and amtool check-config: ok")
 

@@ -50,6 +50,7 @@ LAB_KEYS_COMMAND = "meshkeeper lab keys"
 # What a secret becomes on the router: an access point's `encryption`, or one of these.
 PASSWORD = "password"  # noqa: S105 (a use, not a password): PPPoE, the agent's scrape one
 WEBHOOK = "webhook"
+TOKEN = "token"  # noqa: S105 (a use): a bearer token Prometheus sends (remote_write)
 MESH_KEY = "sae"  # the 802.11s mesh is encrypted with SAE
 PASSPHRASES = ("psk2", "sae", "sae-mixed")
 
@@ -266,10 +267,16 @@ def _identities(paths: Iterable[Path]) -> set[tuple[int, int]]:
 
 def value_problem(value: str, use: str) -> Problem | None:
     """What keeps `value` from its `use` (an access point's encryption, MESH_KEY,
-    PASSWORD or WEBHOOK), or None. The answer never contains the value."""
+    PASSWORD, WEBHOOK or TOKEN), or None. The answer never contains the value."""
     problem = text_problem(value)
     if problem is not None:
         return problem
+    if use == TOKEN:  # JWTs run to kilobytes; one word, sent in an HTTP header
+        return (
+            ("contains a space, which no bearer token does", "put only the token in it")
+            if " " in value
+            else None
+        )
     if use in PASSPHRASES:
         return _passphrase_problem(value, use)
     if use == WEBHOOK:

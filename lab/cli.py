@@ -102,14 +102,15 @@ def down(inventory_path: Path | None) -> None:
 @inventory_option
 @reports_errors
 def status(inventory_path: Path | None) -> None:
-    """A table: node, namespace, sshd, babeld, agent, links up."""
+    """A table: node, namespace, sshd, babeld, agent, links up; then the NOC's services."""
+    from lab.noc import status_lines
     from lab.status import router_status, status_table
 
     require_root()
     inv = _inventory(inventory_path)
-    click.echo(
-        status_table(router_status(lab_plan(inv), LabPaths.for_inventory(inv.root))), nl=False
-    )
+    paths = LabPaths.for_inventory(inv.root)
+    click.echo(status_table(router_status(lab_plan(inv), paths)), nl=False)
+    click.echo("\n".join(status_lines(inv, paths)))
 
 
 @lab.command("exec", context_settings={"ignore_unknown_options": True})

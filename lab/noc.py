@@ -176,6 +176,31 @@ def _wait_ready(inv: Inventory, timeout: float = 30) -> None:
     )
 
 
+SERVICES = ("prometheus", "alertmanager", "exporter", "recorder")
+
+
+def status_lines(inv: Inventory, paths: LabPaths) -> list[str]:
+    """One line per NOC service: running or not, and where it answers."""
+    noc = NocPaths.of(paths)
+    inside = set(pids_in(NOC_NS)) if (Path("/run/netns") / NOC_NS).exists() else set()
+    prometheus, alertmanager = urls(inv)
+    where = {
+        "prometheus": prometheus,
+        "alertmanager": alertmanager,
+        "exporter": f"http://{inv.noc.address}:{inv.noc.exporter.port}/metrics",
+        "recorder": f"{noc.notifications} (webhook :{WEBHOOK_PORT}, mail :{SMTP_PORT})",
+    }
+    lines = []
+    for name in SERVICES:
+        try:
+            pid = int((noc.root / f"{name}.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            pid = None
+        state = "running" if pid in inside else "stopped"
+        lines.append(f"noc {name:<13} {state:<8} {where[name]}")
+    return lines
+
+
 def remove(paths: LabPaths) -> None:
     """The NOC's files (its processes went with the namespace)."""
     shutil.rmtree(NocPaths.of(paths).root, ignore_errors=True)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from controller.noc.api import NocUnreachable, get_json
+from controller.noc.terminal import columns
+from controller.noc.terminal import cut as fit
 from controller.push.report import shown
 
 MAX_ALERTS = 10_000
@@ -378,24 +379,6 @@ def duration(seconds: float) -> str:
 
 
 # --- terminal columns -------------------------------------------------------------
-
-
-def columns(text: str) -> int:
-    """Terminal columns `text` (already shown()) takes: wide East Asian characters two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def fit(text: str, width: int) -> str:
-    """`text` cut to `width` columns, with `…` where it was cut."""
-    if columns(text) <= width:
-        return text
-    kept, used = [], 0
-    for char in text:
-        used += columns(char)
-        if used > width - 1:
-            break
-        kept.append(char)
-    return "".join(kept) + "…"
 
 
 def _wrap(text: str, width: int, first: str, rest: str | None = None) -> list[str]:

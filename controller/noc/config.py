@@ -38,7 +38,7 @@ from controller.noc.rules import Timing, render_rules
 from controller.noc.targets import AgentTarget, agent_targets
 from controller.render.context import SecretCache
 from controller.render.tree import RenderedFile
-from controller.secrets import PASSWORD, WEBHOOK
+from controller.secrets import PASSWORD, TOKEN, WEBHOOK
 
 SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
@@ -244,7 +244,7 @@ def _remote_write(
     store: dict[str, Any] = {"url": url}
     if token is not None:
         name = f"secrets/remote-write-{index + 1}.token"
-        files.append(_file(base + name, secrets.text(token, PASSWORD).encode(), SECRET_MODE))
+        files.append(_file(base + name, secrets.text(token, TOKEN).encode(), SECRET_MODE))
         store["authorization"] = {"credentials_file": name}
     return store
 

@@ -603,6 +603,24 @@ def test_remote_write_token_must_be_set(example_copy: Path) -> None:
     ]
 
 
+def test_a_long_bearer_token_is_taken_and_one_with_a_space_refused(
+    example_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jwt = "eyJhbGciOiJIUzI1NiJ9." + "x" * 2000 + ".sig"  # far past a password's 255 bytes
+    monkeypatch.setenv("MK_RW_TOKEN", jwt)
+    store = {"url": RW_URL, "bearer_token": {"env": "MK_RW_TOKEN"}}
+    _noc(example_copy, lambda noc: noc.update(remote_write=[store]))
+    out = tmp_path / "monitoring"
+    _render(example_copy, out)
+    [written] = _yaml(out / "prometheus.yml")["remote_write"]
+    assert (out / written["authorization"]["credentials_file"]).read_text() == jwt
+    monkeypatch.setenv("MK_RW_TOKEN", "Bearer abc")
+    problems = _refused(example_copy)
+    assert any(
+        p.field == "noc.remote_write[0].bearer_token" and "space" in p.what for p in problems
+    ), [str(p) for p in problems]
+
+
 # ---------------------------------------------------------------- hostile values
 
 

@@ -26,9 +26,11 @@ from agent.config import Listen
 from agent.exporter import MetricsServer
 from agent.state import State
 from controller.noc import fleet as fl
+from controller.noc import fleet_table as ft
 from controller.noc.api import NocUnreachable
 from controller.noc.fleet import DOWN, NOT_SCRAPED, UP, Live, RouterStatus
 from controller.noc.targets import AgentTarget
+from controller.noc.terminal import columns
 from controller.push.state import NodeState
 
 INVENTORY = {"gw-market": "gateway", "relay-hill": "relay", "leaf-bus-stop": "leaf"}
@@ -56,7 +58,7 @@ def test_a_healthy_fleet_is_in_sync_and_not_failing() -> None:
     assert [r.node for r in rows] == list(INVENTORY)  # inventory order, not state.db's
     assert {r.config for r in rows} == {"in sync"}
     assert not fl.failing(rows)
-    assert fl.fleet_table(rows).splitlines()[-1] == (
+    assert ft.fleet_table(rows).splitlines()[-1] == (
         "3 routers: 3 applied, 3 agents up, 3 in sync, all links up, verdict: ok"
     )
 
@@ -76,7 +78,7 @@ def test_rolled_back_fails_and_says_why() -> None:
     row = rows["gw-market"]
     assert (row.push, row.config, row.last_error) == ("rolled_back", "in sync", why)
     assert fl.failing([row])
-    assert f"    last error: {why}" in fl.fleet_table([row]).splitlines()
+    assert f"    last error: {why}" in ft.fleet_table([row]).splitlines()
 
 
 def test_behind_ahead_and_pending() -> None:
@@ -90,9 +92,9 @@ def test_behind_ahead_and_pending() -> None:
     assert rows["relay-hill"].config == "ahead: runs 15, pushed 14"
     assert rows["leaf-bus-stop"].config == "pending confirm"
     assert all(fl.failing([r]) for r in rows.values())
-    text = fl.fleet_table(list(rows.values()))
+    text = ft.fleet_table(list(rows.values()))
     assert "    config behind: runs 12, pushed 14" in text.splitlines()
-    said = fl.summary(list(rows.values()), width=1000)[0]
+    said = ft.summary(list(rows.values()), width=1000)[0]
     assert "3 agents up, 0 in sync, 1 ahead, 1 behind, 1 pending confirm," in said
 
 
@@ -103,10 +105,10 @@ def test_agent_down_or_unscraped() -> None:
     assert (down.agent, down.config, down.links_up, down.verdict) == (DOWN, "unknown", None, None)
     assert fl.failing([down]) and fl.failing([refused])
     assert absent.agent == NOT_SCRAPED and not fl.failing([absent])
-    lines = fl.fleet_table(list(rows.values())).splitlines()
+    lines = ft.fleet_table(list(rows.values())).splitlines()
     assert lines[2].split()[3] == "down"  # relay-hill's AGENT cell
     assert "    agent: no answer (connection refused)" in lines
-    said = fl.summary(list(rows.values()), width=1000)
+    said = ft.summary(list(rows.values()), width=1000)
     assert said == [
         "3 routers: 3 applied, 0 agents up, 2 down, 1 not scraped, 0 in sync, "
         "3 config unknown, all links up, verdict: none reported"
@@ -121,9 +123,9 @@ def test_links_and_verdicts() -> None:
     }
     rows = fl.fleet(INVENTORY, [state(n) for n in INVENTORY], live)
     assert fl.failing(rows[2:]) is False and fl.failing(rows[1:2]) and fl.failing(rows[:1])
-    text = fl.fleet_table(rows)
+    text = ft.fleet_table(rows)
     assert "    links down: relay-hill" in text.splitlines()
-    assert fl.summary(rows, 1000)[0].endswith(", 1 link down, verdict: international_shutdown on 2")
+    assert ft.summary(rows, 1000)[0].endswith(", 1 link down, verdict: international_shutdown on 2")
     assert "1 link down" in text
 
 
@@ -134,7 +136,7 @@ def test_nodes_no_longer_in_the_inventory_come_last_marked() -> None:
     assert [r.node for r in rows][3:] == ["aa-old-node", "zz-still-scraped"]
     assert [(r.in_inventory, r.role) for r in rows[3:]] == [(False, "-"), (False, "-")]
     assert rows[3].agent == NOT_SCRAPED and rows[3].pushed == 3
-    text = fl.fleet_table(rows)
+    text = ft.fleet_table(rows)
     assert text.count("    not in the inventory any more") == 2
     assert text.splitlines()[-2].startswith("3 routers (+2 no longer in the inventory): 3 applied")
     assert not fl.failing(rows[:3])
@@ -146,7 +148,7 @@ def test_push_state_alone_when_the_agents_are_not_asked() -> None:
     assert {r.config for r in rows.values()} == {"unknown"}
     assert not fl.failing([rows["gw-market"], rows["leaf-bus-stop"]])
     assert fl.failing([rows["relay-hill"]])
-    assert fl.fleet_table(list(rows.values())).splitlines()[-1] == (
+    assert ft.fleet_table(list(rows.values())).splitlines()[-1] == (
         "3 routers: 1 applied, 1 failed, 1 never pushed"
     )
 
@@ -422,15 +424,15 @@ def test_hostile_label_values_are_escaped_and_every_line_fits() -> None:
     with FakePrometheus(answer_for(fleet)) as prom:
         live = fl.live_from_prometheus(prom.url, timeout=5)
     rows = fl.fleet({"gw-0": "gateway", "gw-1": "gateway"}, [state("gw-0")], live)
-    text = fl.fleet_table(rows)
+    text = ft.fleet_table(rows)
     assert fl.failing(rows)
     for line in text.splitlines():
-        assert fl.columns(line) <= 80 and len(line) <= 80, line
+        assert columns(line) <= 80 and len(line) <= 80, line
         assert line.isprintable(), line  # no ESC, bidi override, CR or LF inside a line
     assert "\\x1b[31mred" in text and "\\u202e" in text
     assert json.loads(fl.fleet_json(rows))[0]["links_down"][0] == sorted(HOSTILE)[0]
-    narrow = fl.fleet_table(rows, width=60)
-    assert max(fl.columns(line) for line in narrow.splitlines()) <= 60
+    narrow = ft.fleet_table(rows, width=60)
+    assert max(columns(line) for line in narrow.splitlines()) <= 60
 
 
 def test_a_long_verdict_is_abbreviated_then_written_out_under_the_row() -> None:
@@ -438,14 +440,14 @@ def test_a_long_verdict_is_abbreviated_then_written_out_under_the_row() -> None:
     one = fl.fleet(
         {"gw-market": "gateway"}, [state("gw-market")], {"gw-market": healthy(verdict=(SHUTDOWN,))}
     )
-    said = {width: fl.fleet_table(one, width).splitlines()[1].split()[-1] for width in (90, 80, 64)}
+    said = {width: ft.fleet_table(one, width).splitlines()[1].split()[-1] for width in (90, 80, 64)}
     assert said == {90: SHUTDOWN, 80: "international_shutdown{wan}", 64: "intl_shut{wan}"}
     two = fl.fleet(
         {"gw-market": "gateway"},
         [state("gw-market", status="rolled_back")],
         {"gw-market": healthy(verdict=(SHUTDOWN, blocked, "anomaly{uplink=wan2,target=x}"))},
     )
-    lines = fl.fleet_table(two).splitlines()
+    lines = ft.fleet_table(two).splitlines()
     assert lines[1].endswith(("intl_shut, blocked, anomaly", "intl_shut +2"))
     assert lines[2:4] == [
         "    verdict: international_shutdown{uplink=wan},",
@@ -470,7 +472,7 @@ def test_a_thousand_routers_from_prometheus_in_well_under_a_second() -> None:
         started = time.perf_counter()
         live = fl.live_from_prometheus(prom.url, timeout=5)
         rows = fl.fleet(inventory, states, live)
-        text = fl.fleet_table(rows)
+        text = ft.fleet_table(rows)
         took = time.perf_counter() - started
     assert len(rows) == 1000 and "verdict: international_shutdown on 100" in text
     assert "33 links down" in text  # 11 routers see none of their 3 links
@@ -528,7 +530,7 @@ def test_live_from_agents_reads_real_exporters() -> None:
     rows = fl.fleet(INVENTORY, [state(n) for n in INVENTORY], live)
     assert [r.config for r in rows] == ["in sync", "behind: runs 12, pushed 14", "unknown"]
     assert fl.failing(rows)
-    lines = fl.fleet_table(rows).splitlines()
+    lines = ft.fleet_table(rows).splitlines()
     cells = ["gw-market", "applied", "#14", "up", "in", "sync", "1/2"]
     assert lines[1].split() == [*cells, "international_shutdown{wan}"]
     assert lines[-1].endswith("verdict: international_shutdown on 1")

@@ -21,6 +21,7 @@ from controller.secrets import (
     LAB_KEYS_COMMAND,
     MESH_KEY,
     PASSWORD,
+    TOKEN,
     WEBHOOK,
     SecretProblem,
     brief,
@@ -88,4 +89,4 @@ def _uses(inv: Inventory) -> Iterator[Use]:
         yield (("noc", "smtp", "password"), "", inv.noc.smtp.password, PASSWORD)
     for index, store in enumerate(inv.noc.remote_write):
         if store.bearer_token is not None:
-            yield (("noc", "remote_write", index, "bearer_token"), "", store.bearer_token, PASSWORD)
+            yield (("noc", "remote_write", index, "bearer_token"), "", store.bearer_token, TOKEN)

@@ -257,3 +257,17 @@ def test_possible_findings_cover_every_class(node: str) -> None:
         {"mesh_partition"} if node.startswith("gw") else set()
     )
     assert classes == expected
+
+
+def test_a_gateway_says_which_isp_each_uplink_is_and_a_relay_has_none() -> None:
+    """The NOC's fleet rules count ISPs by this series (monitoring/rules/shutdown.yml)."""
+    gateway = {
+        (s.labels["uplink"], s.labels["isp"])
+        for f in detector("gw-school").families()
+        for s in f.samples
+        if s.name == f"{contract.M_UPLINK}_info"
+    }
+    assert gateway == {("wan", "isp-lte")}
+    relay = [f for f in detector("relay-clinic").families() if f.name == contract.M_UPLINK]
+    assert relay == []
+    assert promtool_problems(exposition(detector("gw-school").families())) == ""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 
+from agent import contract
 from agent.collectors.base import Host
 from agent.collectors.interfaces import InterfacesCollector
 from agent.collectors.system import SystemCollector, parse_meminfo
@@ -160,3 +161,27 @@ def test_broken_applied_record_is_a_collector_error(router: Path) -> None:
 def test_missing_proc_is_a_collector_error(tmp_path: Path) -> None:
     with pytest.raises(CollectorError, match=r"cannot read /proc/loadavg"):
         SystemCollector(CONFIG, Host(root=tmp_path)).collect()
+
+
+def test_the_last_rollback_the_router_did_by_itself(router: Path) -> None:
+    """rollback.sh appends `UNIXTIME REASON BACKUP` to /etc/meshkeeper/rollbacks.log
+    (controller/push/remote.py); the last well-formed line is the one reported, with a
+    reason label from a bounded set."""
+    meta = router / "etc" / "meshkeeper"
+    meta.mkdir(parents=True)
+    log = meta / "rollbacks.log"
+    log.write_text("1764000000 boot /etc/meshkeeper/backup/gen-3.tar\n")
+    registry = registry_of(SystemCollector(CONFIG, Host(root=router)).collect())
+    assert registry.get_sample_value(contract.M_CONFIG_ROLLBACK, {"reason": "boot"}) == 1764000000
+    log.write_text(log.read_text() + "1764000500 timer gen-4.tar\ngarbage\n\x00\x01\n")
+    registry = registry_of(SystemCollector(CONFIG, Host(root=router)).collect())
+    assert registry.get_sample_value(contract.M_CONFIG_ROLLBACK, {"reason": "timer"}) == 1764000500
+    assert registry.get_sample_value(contract.M_CONFIG_ROLLBACK, {"reason": "boot"}) is None
+    log.write_text("1764000900 <script>alert(1)</script> x\n")
+    registry = registry_of(SystemCollector(CONFIG, Host(root=router)).collect())
+    assert registry.get_sample_value(contract.M_CONFIG_ROLLBACK, {"reason": "other"}) == 1764000900
+
+
+def test_no_rollback_log_no_rollback_series(router: Path) -> None:
+    families = SystemCollector(CONFIG, Host(root=router)).collect()
+    assert contract.M_CONFIG_ROLLBACK not in {f.name for f in families}
