@@ -322,7 +322,9 @@ def diff(inventory_path: Path | None, limit: tuple[str, ...], accept_new_host_ke
     default=None,
     help="Read the live view from Prometheus (alone: the NOC's, from the inventory).",
 )
-@click.option("--offline", is_flag=True, help="Push state only: ask no agent, no Prometheus.")
+@click.option(
+    "--offline", is_flag=True, help="Push state only: ask no router, agent or Prometheus."
+)
 @click.option(
     "--timeout",
     type=click.FloatRange(0.5, 60),
@@ -347,16 +349,22 @@ def status(
     its agent down, a link down, its config not the one pushed, a failed push
     or a verdict other than ok.
     """
+    import sqlite3
+
     from controller.model.load import load_inventory
     from controller.noc import fleet, targets
+    from controller.noc.exporter import read_states
     from controller.noc.fleet_table import fleet_table
     from controller.push.run import state_dir
-    from controller.push.state import StateStore
 
     inv = load_inventory(inventory_path)
-    _reconcile(inv)
-    with StateStore(state_dir(inv) / "state.db") as store:
-        states = store.nodes()
+    if not offline:
+        _reconcile(inv)  # a push the controller never finished: ask those routers
+    db = state_dir(inv) / "state.db"
+    try:
+        states = read_states(db)  # read-only: a NOC user may look without writing
+    except sqlite3.Error as exc:
+        raise MeshkeeperError(f"cannot read {db}: {exc} — check its permissions") from exc
     live = None
     if prometheus is not None and not offline:
         noc = inv.noc
@@ -364,6 +372,10 @@ def status(
         live = fleet.live_from_prometheus(url, timeout, network=inv.network.name)
     elif not offline:
         live = fleet.live_from_agents(targets.agent_targets(inv), timeout)
+    if live is not None:
+        for name, node in inv.nodes.items():
+            if not node.agent.enabled:
+                live.setdefault(name, fleet.Live(agent=fleet.NO_AGENT))
     roles = {name: node.role for name, node in inv.nodes.items()}
     rows = fleet.fleet(roles, states, live)
     click.echo(fleet.fleet_json(rows) if as_json else fleet_table(rows), nl=False)
@@ -467,7 +479,7 @@ def monitoring_exporter(inventory_path: Path | None, listen: str | None) -> None
     host, port = str(inv.noc.address), inv.noc.exporter.port
     if listen:
         host, _, text = listen.rpartition(":")
-        if not host or not text.isdigit():
+        if not host or not text.isdigit() or not 0 < int(text) < 65536:
             raise click.BadParameter(
                 "give ADDRESS:PORT, e.g. 127.0.0.1:9111", param_hint="--listen"
             )

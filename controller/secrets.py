@@ -349,8 +349,9 @@ def _url_problem(value: str) -> Problem | None:
         return ("contains whitespace, which no URL holds", "encode a space as %20")
     try:
         parts = urlsplit(value)
+        parts.port  # noqa: B018 - a port that is not a number (or past 65535) raises here
     except ValueError:
-        return ("is not a valid URL", todo)
+        return ("is not a valid URL (check the host and port)", todo)
     if parts.scheme not in ("http", "https"):
         return ("is not an http:// or https:// URL", todo)
     if not parts.hostname:

@@ -72,6 +72,7 @@ def up(inv: Inventory) -> LabPlan:
     plan = lab_plan(inv)
     paths = LabPaths.for_inventory(inv.root)
     if _complete(plan, paths):
+        noc.start(inv, paths)  # a NOC service that died is started again, a new render read
         return plan
     down(paths)  # a partial lab (crash, half-finished up) is rebuilt from scratch
     paths.root.mkdir(parents=True, exist_ok=True)

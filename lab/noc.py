@@ -69,12 +69,12 @@ def urls(inv: Inventory) -> tuple[str, str]:
     )
 
 
-def render(inv: Inventory, paths: LabPaths) -> Path:
-    """The lab's monitoring config, rendered like `monitoring render` with the lab's timing."""
+def render(inv: Inventory, paths: LabPaths) -> list[str]:
+    """The lab's monitoring config, rendered like `monitoring render` with the lab's
+    timing, into NocPaths.config; the files that changed."""
     noc = NocPaths.of(paths)
     noc.root.mkdir(parents=True, exist_ok=True)
-    write_files(noc.config, render_monitoring(inv, TIMING, ALERTING))
-    return noc.config
+    return write_files(noc.config, render_monitoring(inv, TIMING, ALERTING))
 
 
 def start(inv: Inventory, paths: LabPaths) -> None:
@@ -85,18 +85,22 @@ def start(inv: Inventory, paths: LabPaths) -> None:
                 f"{binary} is not installed — `make test` or `make demo` installs Debian's "
                 "prometheus and prometheus-alertmanager packages"
             )
-    config = render(inv, paths)
+    changed = render(inv, paths)
     noc = NocPaths.of(paths)
     address = str(inv.noc.address)
-    for name, argv in _services(inv, paths, noc, config, address).items():
-        _spawn(name, argv, noc)
+    started = [
+        name for name, argv in _services(inv, noc, address).items() if _spawn(name, argv, noc)
+    ]
     _wait_ready(inv)
+    if changed:  # those already running read the new config now
+        prometheus, alertmanager = urls(inv)
+        running = {"prometheus": prometheus, "alertmanager": alertmanager}
+        _in_noc(RELOAD_SCRIPT, [f"{u}/-/reload" for n, u in running.items() if n not in started])
 
 
-def _services(
-    inv: Inventory, paths: LabPaths, noc: NocPaths, config: Path, address: str
-) -> dict[str, list[str]]:
+def _services(inv: Inventory, noc: NocPaths, address: str) -> dict[str, list[str]]:
     inventory = str(inv.root)
+    config = noc.config
     return {
         "recorder": [
             sys.executable, "-m", "lab.recorder", "--address", address,
@@ -118,23 +122,25 @@ def _services(
             f"--config.file={config / 'prometheus.yml'}",
             f"--storage.tsdb.path={noc.data('prometheus')}",
             f"--web.listen-address={address}:{inv.noc.prometheus.port}",
-            "--web.enable-lifecycle",  # `lab` reloads it after a re-render
+            "--web.enable-lifecycle",  # lab up reloads it when the render changed
             "--storage.tsdb.retention.time=2d",
         ],
     }  # fmt: skip
 
 
-def _spawn(name: str, argv: list[str], noc: NocPaths) -> None:
+def _spawn(name: str, argv: list[str], noc: NocPaths) -> bool:
+    """Start the service unless it runs; whether it was started."""
     pid_file = noc.root / f"{name}.pid"
     try:
         pid = int(pid_file.read_text())
     except (FileNotFoundError, ValueError):
         pid = None
     if pid is not None and pid in pids_in(NOC_NS):
-        return
+        return False
     noc.data(name).mkdir(parents=True, exist_ok=True)
     pid = spawn_detached(["nsenter", f"--net=/run/netns/{NOC_NS}", "--", *argv], noc.log(name))
     pid_file.write_text(f"{pid}\n", encoding="utf-8")
+    return True
 
 
 READY_SCRIPT = """
@@ -145,6 +151,29 @@ for url in sys.argv[1:]:
     except Exception:
         print(url)
 """
+
+
+RELOAD_SCRIPT = """
+import sys, urllib.request
+for url in sys.argv[1:]:
+    try:
+        urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5).read()
+    except Exception:
+        print(url)
+"""
+
+
+def _in_noc(script: str, urls: list[str]) -> list[str]:
+    """Run one of the scripts above in the NOC namespace: the URLs that failed."""
+    result = subprocess.run(
+        ["ip", "netns", "exec", NOC_NS, sys.executable, "-c", script, *urls],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+        env={"no_proxy": "*", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+    )
+    return result.stdout.split() if result.returncode == 0 else urls
 
 
 def _wait_ready(inv: Inventory, timeout: float = 30) -> None:
@@ -158,16 +187,8 @@ def _wait_ready(inv: Inventory, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     missing = wanted
     while time.monotonic() < deadline:
-        result = subprocess.run(
-            ["ip", "netns", "exec", NOC_NS, sys.executable, "-c", READY_SCRIPT, *wanted],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=30,
-            env={"no_proxy": "*", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-        )
-        missing = result.stdout.split()
-        if result.returncode == 0 and not missing:
+        missing = _in_noc(READY_SCRIPT, wanted)
+        if not missing:
             return
         time.sleep(0.3)
     raise LabError(

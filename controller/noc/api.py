@@ -9,9 +9,11 @@ an error or answers what is not JSON is a NocUnreachable with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
-import time
+import socket
+import threading
 import urllib.parse
 from typing import Any
 
@@ -31,16 +33,19 @@ class NocUnreachable(MeshkeeperError):
 def get_json(
     base: str, path: str, params: dict[str, str] | None = None, timeout: float = 10.0
 ) -> Any:
-    """GET base+path?params and decode the JSON answer, within `timeout` seconds."""
-    url = urllib.parse.urlsplit(base)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise NocUnreachable(f"{shown(base, 80)} is not an http(s) URL — give http://HOST:PORT")
+    """GET base+path?params and decode the JSON answer, all of it within `timeout`
+    seconds: a watchdog shuts the socket at the deadline, however slowly the server
+    drips its headers or body."""
+    url = _url(base)
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     target = f"{url.path.rstrip('/')}{path}{query}"
-    deadline = time.monotonic() + timeout
     conn_type = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = conn_type(url.hostname, url.port, timeout=timeout)
-    where = f"{url.hostname}:{url.port}" if url.port else url.hostname
+    conn = conn_type(url.hostname or "", url.port, timeout=timeout)
+    where = f"{url.hostname}:{url.port}" if url.port else str(url.hostname)
+    cut = threading.Event()
+    watchdog = threading.Timer(timeout, _cut, (conn, cut))
+    watchdog.daemon = True
+    watchdog.start()
     answer: http.client.HTTPResponse | None = None
     try:
         conn.request("GET", target, headers={"Accept": "application/json"})
@@ -50,13 +55,16 @@ def get_json(
             body += chunk
             if len(body) > MAX_BODY:
                 raise NocUnreachable(f"{where} answered more than {MAX_BODY >> 20} MiB")
-            if time.monotonic() > deadline:
-                raise NocUnreachable(f"{where} did not answer within {timeout:g} s")
-    except (OSError, http.client.HTTPException) as exc:
+        if cut.is_set():
+            raise NocUnreachable(f"{where} did not answer within {timeout:g} s")
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        if cut.is_set():
+            raise NocUnreachable(f"{where} did not answer within {timeout:g} s") from exc
         raise NocUnreachable(
             f"cannot ask {where}: {shown(str(exc) or type(exc).__name__, 80)}"
         ) from exc
     finally:
+        watchdog.cancel()
         conn.close()
         if answer is not None:  # an HTTP/1.0 server's answer would stay open until collected
             answer.close()
@@ -66,3 +74,25 @@ def get_json(
         return json.loads(body)
     except ValueError as exc:
         raise NocUnreachable(f"{where}{shown(path, 60)} did not answer JSON") from exc
+
+
+def _url(base: str) -> urllib.parse.SplitResult:
+    """`base` as an http(s) URL with a host and a port that is a number, or the error."""
+    todo = "give http://HOST:PORT"
+    try:
+        url = urllib.parse.urlsplit(base)
+        url.port  # noqa: B018 - a port that is no number (or past 65535) raises here
+        (url.hostname or "").encode("idna")
+    except (ValueError, UnicodeError) as exc:
+        raise NocUnreachable(f"{shown(base, 80)} is not a URL ({exc}) — {todo}") from exc
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise NocUnreachable(f"{shown(base, 80)} is not an http(s) URL — {todo}")
+    return url
+
+
+def _cut(conn: http.client.HTTPConnection, cut: threading.Event) -> None:
+    cut.set()
+    sock = conn.sock
+    if sock is not None:
+        with contextlib.suppress(OSError):  # not connected yet, or closed already
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -5,6 +5,7 @@
                                   With noc.segments: federates from every segment.
     DIR/targets/agents-N.json     file_sd, one file per way of scraping (scheme, auth)
     DIR/rules/*.yml               monitoring/rules/ with the contract's names and timing
+                                  (with segments: rules/fleet/ for the NOC, rules/segment/)
     DIR/alertmanager.yml          routes by category and severity to noc.receivers (0600:
                                   webhook URLs and the mail password are secrets)
     DIR/secrets/*                 passwords and tokens Prometheus reads (0600)
@@ -44,6 +45,7 @@ SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 # Alertmanager's root receiver: alerts no route asked for (still listed). Not a hostname,
 # so no inventory receiver can take its name.
+MAX_SCRAPE_SECONDS = 60
 UNROUTED = "unrouted_alerts"
 FEDERATE_MATCH = (f'{{job="{contract.JOB_AGENTS}"}}',)
 
@@ -65,9 +67,14 @@ def inventory_timing(inv: Inventory) -> Timing:
     """The probe round from probes.interval; scrapes as often as the most eager agent
     collects (scraping more often than an agent collects costs nothing)."""
     intervals = [n.agent.interval for n in inv.nodes.values() if n.agent.enabled]
-    collect = min(intervals, default=15)
+    # Scraped at least once a minute: Prometheus forgets a series after 5 minutes without a
+    # sample, and an agent's cache is cheap to read. A link is judged by the slowest
+    # agent's rounds: its echo result changes no faster.
+    scrape = min(min(intervals, default=15), MAX_SCRAPE_SECONDS)
     return Timing(
-        round_seconds=inv.probes.interval, scrape_seconds=collect, collect_seconds=collect
+        round_seconds=inv.probes.interval,
+        scrape_seconds=scrape,
+        collect_seconds=max(intervals, default=15),
     )
 
 
@@ -76,8 +83,16 @@ def render_monitoring(
 ) -> list[RenderedFile]:
     timing = timing or inventory_timing(inv)
     secrets = SecretCache(inv)
-    out = [_file(f"rules/{name}", text.encode()) for name, text in render_rules(timing).items()]
+    rules = render_rules(timing)
     noc = inv.noc
+    if noc.segments:
+        out = [
+            _file(f"rules/{where}/{name}", text.encode())
+            for where, split in zip(RULE_PLACES, _split(rules), strict=True)
+            for name, text in split.items()
+        ]
+    else:
+        out = [_file(f"rules/{name}", text.encode()) for name, text in rules.items()]
     targets = agent_targets(inv)
     if noc.segments:
         for name, segment in sorted(noc.segments.items()):
@@ -92,6 +107,39 @@ def render_monitoring(
         _file("alertmanager.yml", _dump(alertmanager_config(noc, secrets, alerting)), SECRET_MODE)
     )
     return out
+
+
+# With segments, where each rule runs: a fleet-wide one (scope fleet) on the NOC, over
+# every segment's routers (two gateways on two ISPs may sit in two segments); the
+# others in the segment that scrapes the router, so they go on alerting through a cut.
+RULE_PLACES = ("fleet", "segment")
+
+
+def _rules_of(base: str, federate: bool) -> str:
+    if federate:
+        return f"{RULE_PLACES[0]}/"
+    return f"{RULE_PLACES[1]}/" if base else ""
+
+
+def _split(rules: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The rule files as (fleet-scope rules, the others), groups without rules left out."""
+    fleet: dict[str, str] = {}
+    local: dict[str, str] = {}
+    for name, text in rules.items():
+        groups = yaml.safe_load(text)["groups"]
+        for wanted, into in ((True, fleet), (False, local)):
+            kept = [
+                {**group, "rules": picked}
+                for group in groups
+                if (picked := [r for r in group["rules"] if _fleet(r) == wanted])
+            ]
+            if kept:
+                into[name] = yaml.safe_dump({"groups": kept}, sort_keys=False, width=100)
+    return fleet, local
+
+
+def _fleet(rule: dict[str, Any]) -> bool:
+    return bool(rule.get("labels", {}).get("scope") == "fleet")
 
 
 def _prometheus(
@@ -143,7 +191,7 @@ def _prometheus(
         },
         # The rules run where the agents are scraped: a segment keeps alerting through a
         # cut; the NOC evaluates them only when it scrapes the agents itself.
-        "rule_files": [] if federate else [f"{up}rules/*.yml"],
+        "rule_files": [f"{up}rules/{_rules_of(base, federate)}*.yml"],
         "alerting": {
             "alertmanagers": [
                 {"static_configs": [{"targets": [f"{noc.address}:{noc.alertmanager.port}"]}]}
@@ -166,7 +214,12 @@ def _controller_job(inv: Inventory, segment: str | None) -> dict[str, Any]:
     job: dict[str, Any] = {
         "job_name": contract.JOB_CONTROLLER,
         "honor_labels": True,
-        "static_configs": [{"targets": [f"{inv.noc.address}:{inv.noc.exporter.port}"]}],
+        "static_configs": [
+            {
+                "targets": [f"{inv.noc.address}:{inv.noc.exporter.port}"],
+                "labels": {"network": inv.network.name},  # as file_sd labels the agents
+            }
+        ],
     }
     if segment is not None:
         nodes = sorted(inv.noc.segments[segment].nodes)
@@ -174,6 +227,21 @@ def _controller_job(inv: Inventory, segment: str | None) -> dict[str, Any]:
             {"source_labels": ["node"], "regex": "|".join(map(re.escape, nodes)), "action": "keep"}
         ]
     return job
+
+
+# The labels the rules' annotations put into the queries they run (`query` with printf):
+# an agent is a program on a router anyone near it may have replaced, and a value such as
+# `x"} or {__name__=~".+"} or x{a="` would rewrite those queries. Whatever a meshkeeper
+# agent writes there is an inventory name or a word of the contract, so a series with any
+# other character in them is not kept.
+INTERPOLATED_LABELS = ["class", "uplink", "target", "platform", "layer", "neighbor", "isp",
+                       "medium", "reason"]  # fmt: skip
+PLAIN_LABELS: dict[str, Any] = {
+    "source_labels": INTERPOLATED_LABELS,
+    "separator": ";",
+    "regex": "[A-Za-z0-9_.:;-]*",
+    "action": "keep",
+}
 
 
 @dataclass(frozen=True)
@@ -219,6 +287,7 @@ def _agent_job(
         "file_sd_configs": [{"files": [sd_file]}],
         # every way of scraping is the one job the rules select on
         "relabel_configs": [{"target_label": "job", "replacement": contract.JOB_AGENTS}],
+        "metric_relabel_configs": [PLAIN_LABELS],
     }
     tls = inv.noc.scrape_tls
     if way.scheme == "https" and tls is not None:
@@ -305,23 +374,43 @@ def alertmanager_config(
     return config
 
 
+# Where one alert says it all. A source mutes only alerts of its own network and segment
+# (`equal`), and never one more severe than itself: a page must not be muted by a
+# warning (a warning NationalShutdown from one gateway must leave a critical
+# InternationalShutdown from two ISPs alone).
+_SAME_PLACE = ["network", "segment"]
 INHIBIT_RULES: list[dict[str, Any]] = [
     # the NOC lost the mesh: the routers are not each "down"
-    {"source_matchers": ['alertname="NocCutOff"'], "target_matchers": ['category="node"']},
-    # a national shutdown is also an international one
     {
-        "source_matchers": ['alertname="NationalShutdown"'],
-        "target_matchers": ['alertname=~"InternationalShutdown|ShutdownSuspected"'],
+        "source_matchers": ['alertname="NocCutOff"'],
+        "target_matchers": ['category="node"'],
+        "equal": _SAME_PLACE,
     },
+    # a national shutdown is also an international one, at the same severity or below
+    {
+        "source_matchers": ['alertname="NationalShutdown"', 'severity="critical"'],
+        "target_matchers": ['alertname=~"InternationalShutdown|ShutdownSuspected"'],
+        "equal": _SAME_PLACE,
+    },
+    {
+        "source_matchers": ['alertname="NationalShutdown"', 'severity="warning"'],
+        "target_matchers": [
+            'alertname=~"InternationalShutdown|ShutdownSuspected"',
+            'severity="warning"',
+        ],
+        "equal": _SAME_PLACE,
+    },
+    # a shutdown verdict explains the early warning
     {
         "source_matchers": ['alertname=~"InternationalShutdown|NationalShutdown"'],
         "target_matchers": ['alertname="ShutdownSuspected"'],
+        "equal": _SAME_PLACE,
     },
     # a lost link is not also a degraded one
     {
         "source_matchers": ['alertname="LinkLost"'],
         "target_matchers": ['alertname="LinkDegraded"'],
-        "equal": ["node", "neighbor"],
+        "equal": [*_SAME_PLACE, "node", "neighbor"],
     },
 ]
 
@@ -356,10 +445,23 @@ def check_rendered(root: Path, files: list[RenderedFile]) -> list[str]:
                 "prometheus-alertmanager packages"
             )
             continue
-        result = subprocess.run(  # noqa: S603 - argv list: the tool and a path we wrote
-            command, capture_output=True, text=True, check=False, timeout=60
-        )
-        if result.returncode != 0:
+        try:
+            result = subprocess.run(  # noqa: S603 - argv list: the tool and a path we wrote
+                command, capture_output=True, text=True, check=False, timeout=60
+            )
+        except subprocess.TimeoutExpired:
+            problems.append(f"{file.path}: {command[0]} did not finish within 60 s")
+            continue
+        if result.returncode == 0:
+            continue
+        if file.mode == SECRET_MODE:
+            # amtool quotes what it rejects, and this file holds the webhook URLs and the
+            # mail password: its words stay off the terminal (and out of CI logs)
+            problems.append(
+                f"{file.path}: {command[0]} rejected it; what it said is not shown (the "
+                f"file holds secrets) — run `{' '.join(command)}` where only you see it"
+            )
+        else:
             problems.append(f"{file.path}: {' / '.join(_complaint(result)[-3:])}")
     return problems
 

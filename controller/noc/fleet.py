@@ -34,6 +34,7 @@ from controller.push.state import NodeState
 UP = "up"
 DOWN = "down"
 NOT_SCRAPED = "not scraped"  # asked, but no answer about this node at all
+NO_AGENT = "no agent"  # the inventory disables this router's agent: nothing to ask
 NEVER_PUSHED = "never pushed"
 IN_SYNC = "in sync"
 PENDING = "pending confirm"
@@ -43,7 +44,9 @@ OK = "ok"
 # `unreachable` (the last push never reached it) too: what runs there is not what
 # the controller meant it to run.
 FAILED_PUSH = frozenset({"failed", "rolled_back", "unreachable", "drifted"})
-_QUIET_AGENT = (None, UP, LOCKED, NOT_SCRAPED)  # no failure by itself
+# No failure by itself. NOT_SCRAPED is one: a router the inventory has whose agent
+# Prometheus holds nothing about (a segment cut off, a router added since the render).
+_QUIET_AGENT = (None, UP, LOCKED, NO_AGENT)
 MAX_NAMES = MAX_VERDICT  # verdict findings, or links down, kept per router
 
 

@@ -11,6 +11,7 @@ from controller.noc.fleet import (
     DOWN,
     FAILED_PUSH,
     IN_SYNC,
+    NO_AGENT,
     NOT_SCRAPED,
     OK,
     PENDING,
@@ -69,7 +70,7 @@ def _cells(r: RouterStatus) -> tuple[str, ...]:
 
 
 def _agent_cell(agent: str | None) -> str:
-    if agent in (None, NOT_SCRAPED):
+    if agent in (None, NOT_SCRAPED, NO_AGENT):
         return "-"
     if agent == LOCKED:
         return "locked"

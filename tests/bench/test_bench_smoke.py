@@ -70,6 +70,17 @@ def test_gen_network_smoke() -> None:
     assert re.search(rf"generated 20 nodes, [0-9]+ bytes, in {FIGURE} s", smoke("gen_network.py"))
 
 
+def test_noc_smoke() -> None:
+    """A real Prometheus on loopback scraping 50 synthetic agents, with the rules."""
+    out = smoke("noc.py", timeout=180)
+    assert re.search(rf"= status from Prometheus +{FIGURE} ms", out), out
+    assert re.search(rf"peer: live_from_agents .* {FIGURE} ms", out), out
+    assert "both paths agree on 50/50 routers" in out, out
+    assert re.search(rf"all groups +21 +{FIGURE} +{FIGURE}", out), out
+    assert "evaluation failures: 0" in out, out
+    assert "InternationalShutdown (critical)" in out, out
+
+
 def test_check_smoke() -> None:
     out = smoke("check.py")
     assert re.search(rf"meshkeeper check, 100 nodes: median {FIGURE} s", out), out

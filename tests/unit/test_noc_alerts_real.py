@@ -11,12 +11,14 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from controller.noc import alerts as am
+from controller.noc.config import INHIBIT_RULES
 
 ALERTMANAGER = Path("/usr/bin/prometheus-alertmanager")
 CONFIG = """\
@@ -63,8 +65,19 @@ def _ready(port: int, daemon: subprocess.Popen[bytes], log: Path) -> None:
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[int]:
     """A running Alertmanager; its port."""
+    yield from _running(tmp_path, CONFIG)
+
+
+@pytest.fixture
+def inhibiting(tmp_path: Path) -> Iterator[int]:
+    """A running Alertmanager with the inhibit rules `monitoring render` writes."""
+    text = CONFIG + yaml.safe_dump({"inhibit_rules": INHIBIT_RULES})
+    yield from _running(tmp_path, text)
+
+
+def _running(tmp_path: Path, text: str) -> Iterator[int]:
     config = tmp_path / "alertmanager.yml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(text, encoding="utf-8")
     log = tmp_path / "alertmanager.log"
     port = _free_port()
     with log.open("wb") as out:
@@ -196,3 +209,53 @@ def test_only_a_silenced_critical_alert_is_not_critical(alertmanager: int) -> No
     view = am.fetch_alerts(url, None, timeout=5)
     assert (view.alerts, view.critical, am.exit_status(view)) == ([], False, 0)
     assert am.alerts_text(view, now) == "no active alerts (source: alertmanager)\n"
+
+
+def _alert(name: str, severity: str, **labels: str) -> dict[str, object]:
+    return {
+        "labels": {"alertname": name, "severity": severity, "category": "shutdown",
+                   "scope": "fleet", "network": "riverside", **labels},
+        "annotations": {"summary": name},
+        "startsAt": _rfc3339(time.time() - 60),
+    }  # fmt: skip
+
+
+def _shown(port: int) -> set[tuple[str, str]]:
+    view = am.fetch_alerts(f"http://127.0.0.1:{port}", None, 5)
+    return {(a.name, a.severity) for a in view.alerts}
+
+
+def _settled(port: int, done: Callable[[set[tuple[str, str]]], bool]) -> set[tuple[str, str]]:
+    """What is shown once the inhibitor has seen the sources (it works asynchronously);
+    after 3 s, whatever is shown then."""
+    deadline = time.monotonic() + 3
+    while not done(shown := _shown(port)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return shown
+
+
+def test_a_warning_never_mutes_a_page(inhibiting: int) -> None:
+    """One gateway's warning NationalShutdown beside a critical InternationalShutdown
+    from two ISPs: the page stays, and `meshkeeper alerts` exits 1."""
+    _post(inhibiting, "/api/v2/alerts", [
+        _alert("NationalShutdown", "warning"),
+        _alert("InternationalShutdown", "critical"),
+        _alert("ShutdownSuspected", "warning"),
+    ])  # fmt: skip
+    shown = _settled(inhibiting, lambda s: ("ShutdownSuspected", "warning") not in s)
+    assert ("InternationalShutdown", "critical") in shown, shown
+    assert ("ShutdownSuspected", "warning") not in shown, shown  # explained by both
+    view = am.fetch_alerts(f"http://127.0.0.1:{inhibiting}", None, 5)
+    assert am.exit_status(view) == 1
+
+
+def test_a_critical_national_shutdown_says_the_international_one(inhibiting: int) -> None:
+    _post(inhibiting, "/api/v2/alerts", [
+        _alert("NationalShutdown", "critical"),
+        _alert("InternationalShutdown", "critical"),
+        _alert("InternationalShutdown", "warning", network="another-mesh"),
+    ])  # fmt: skip
+    shown = _settled(inhibiting, lambda s: ("InternationalShutdown", "critical") not in s)
+    assert ("NationalShutdown", "critical") in shown
+    assert ("InternationalShutdown", "critical") not in shown, shown
+    assert ("InternationalShutdown", "warning") in shown, "another network is not muted"

@@ -11,7 +11,7 @@ import json
 import re
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -202,7 +202,22 @@ def test_check_rendered_reports_what_the_tools_refuse(example_copy: Path, tmp_pa
     problems = check_rendered(out, written)
     assert len(problems) == 2, problems
     assert problems[0].startswith("prometheus.yml: ") and "scrape_intervall" in problems[0]
-    assert problems[1].startswith("alertmanager.yml: ") and "nobody" in problems[1]
+    assert problems[1].startswith("alertmanager.yml: amtool rejected it"), problems[1]
+    assert "nobody" not in problems[1]  # amtool's words stay off: the file holds secrets
+
+
+def test_a_webhook_amtool_refuses_never_reaches_the_terminal(
+    example_copy: Path, tmp_path: Path
+) -> None:
+    """A URL whose port is no number was taken by urlsplit and quoted whole by amtool."""
+    bad_url = "https://hooks.example:abc/services/SECRETTOKEN123"
+    (example_copy / "secrets" / "responders-webhook.url").write_text(bad_url + "\n")
+    result = CliRunner().invoke(
+        cli, ["monitoring", "render", "-i", str(example_copy), "-o", str(tmp_path / "m")]
+    )
+    assert result.exit_code == 2, result.output
+    assert "SECRETTOKEN123" not in result.output
+    assert "not a valid URL" in result.output
 
 
 def test_file_modes(example_copy: Path, tmp_path: Path) -> None:
@@ -288,7 +303,9 @@ def test_one_agent_job_for_plain_agents(example_copy: Path, tmp_path: Path) -> N
     assert job["relabel_configs"] == [{"target_label": "job", "replacement": contract.JOB_AGENTS}]
     controller = _job(config, contract.JOB_CONTROLLER)
     assert controller["honor_labels"] is True
-    assert controller["static_configs"] == [{"targets": ["10.31.255.250:9111"]}]
+    assert controller["static_configs"] == [
+        {"targets": ["10.31.255.250:9111"], "labels": {"network": "riverside"}}
+    ]
     assert config["rule_files"] == ["rules/*.yml"]
     assert config["alerting"]["alertmanagers"] == [
         {"static_configs": [{"targets": ["10.31.255.250:9093"]}]}
@@ -444,6 +461,17 @@ def _segment(inventory: Path, segments: dict[str, Any] = SEGMENTS) -> None:
     _noc(inventory, lambda noc: noc.update(segments=segments))
 
 
+def _alert_scopes(files: Iterable[Path]) -> dict[str, set[str]]:
+    """scope → the alerts of that scope in these rule files."""
+    scopes: dict[str, set[str]] = {}
+    for path in files:
+        for group in _yaml(path)["groups"]:
+            for rule in group["rules"]:
+                if "alert" in rule:
+                    scopes.setdefault(rule["labels"]["scope"], set()).add(rule["alert"])
+    return scopes
+
+
 def test_each_segment_scrapes_its_own_routers(example_copy: Path, tmp_path: Path) -> None:
     _segment(example_copy)
     out = tmp_path / "monitoring"
@@ -458,8 +486,10 @@ def test_each_segment_scrapes_its_own_routers(example_copy: Path, tmp_path: Path
         ]
         [pattern] = config["rule_files"]
         reached = sorted(p.name for p in folder.glob(pattern))
-        assert reached == sorted(p.name for p in (out / "rules").iterdir())
+        assert reached == sorted(p.name for p in (out / "rules" / "segment").iterdir())
         assert reached, "the segment's rules reach no file"
+        local = _alert_scopes(folder.glob(pattern))
+        assert local and "fleet" not in local, local  # the NOC evaluates those
         said = _promtool_accepts(folder / "prometheus.yml")
         assert f"SUCCESS: {len(reached)} rule files found" in said
         # the push rules need the controller's view of this segment's routers
@@ -478,7 +508,12 @@ def test_the_noc_federates_from_every_segment(example_copy: Path, tmp_path: Path
     out = tmp_path / "monitoring"
     _render(example_copy, out)
     config = _yaml(out / "prometheus.yml")
-    assert not config.get("rule_files")
+    [pattern] = config["rule_files"]
+    fleet = _alert_scopes(out.glob(pattern))
+    assert set(fleet) == {"fleet"}, fleet  # over every segment's routers at once
+    assert {"InternationalShutdown", "NocCutOff", "SegmentUnreachable"} <= set(fleet["fleet"])
+    said = _promtool_accepts(out / "prometheus.yml")
+    assert "SUCCESS" in said
     assert _agent_jobs(config) == []
     for name, address in (("east", "10.31.255.240:9090"), ("west", "10.31.255.241:9091")):
         job = _job(config, f"federate-{name}")
@@ -487,7 +522,7 @@ def test_the_noc_federates_from_every_segment(example_copy: Path, tmp_path: Path
         assert job["params"] == {"match[]": [f'{{job="{contract.JOB_AGENTS}"}}']}
         assert [t for group in job["static_configs"] for t in group["targets"]] == [address]
     assert _job(config, contract.JOB_CONTROLLER)["static_configs"] == [
-        {"targets": ["10.31.255.250:9111"]}
+        {"targets": ["10.31.255.250:9111"], "labels": {"network": "riverside"}}
     ]
     _promtool_accepts(out / "prometheus.yml")
 
@@ -702,3 +737,39 @@ def test_yaml_looking_remote_write_url_stays_one_value(example_copy: Path, tmp_p
     out = tmp_path / "monitoring"
     _render(example_copy, out)
     assert _yaml(out / "prometheus.yml")["remote_write"] == [{"url": url}]
+
+
+# ---------------------------------------------------------------- hostile agents
+
+
+def test_every_label_an_annotation_queries_by_is_kept_plain() -> None:
+    """The rules put these labels into the PromQL their annotations run: a label a
+    hostile agent fills with quotes and braces must never reach them."""
+    from controller.noc.config import INTERPOLATED_LABELS, PLAIN_LABELS
+
+    used: set[str] = set()
+    for text in render_rules().values():
+        for query in re.findall(r"printf `[^`]*`((?: \$labels\.[a-z]+)+)", text):
+            used |= set(re.findall(r"\$labels\.([a-z]+)", query))
+    assert {"target", "platform", "neighbor", "isp"} <= used, used
+    assert used - {"network", "node"} <= set(INTERPOLATED_LABELS), used  # node, network: ours
+    keep = re.compile(PLAIN_LABELS["regex"])  # RE2 and Python agree on this class
+
+    def kept(**labels: str) -> bool:
+        values = [labels.get(name, "") for name in PLAIN_LABELS["source_labels"]]
+        return keep.fullmatch(PLAIN_LABELS["separator"].join(values)) is not None
+
+    assert kept(**{"class": "platform_blocked", "uplink": "wan2", "platform": "chat"})
+    assert kept(neighbor="relay-clinic", medium="wifi", isp="isp-fibre", target="intl.dns")
+    assert not kept(target='x"} or {__name__=~".+"} or x{a="')
+    assert not kept(neighbor="gw-market\n", isp="isp fibre")
+    assert not kept(platform="<script>")
+
+
+def test_every_agent_job_keeps_only_plain_labels(example_copy: Path, tmp_path: Path) -> None:
+    from controller.noc.config import PLAIN_LABELS
+
+    out = tmp_path / "monitoring"
+    _render(example_copy, out)
+    for job in _agent_jobs(_yaml(out / "prometheus.yml")):
+        assert PLAIN_LABELS in job["metric_relabel_configs"], job
