@@ -1,11 +1,13 @@
 """Benchmark: the agent's footprint and scrape latency beside prometheus-node-exporter.
 
     .venv/bin/python bench/agent_footprint.py [--node relay-water-tower] [--seconds 60] [--rate 10]
+                                              [--smoke] [--attach INVENTORY]
 
 Root only: it builds the practice lab from a copy of the example network in a
 private temporary directory and always takes it down again (also on failure
 or Ctrl-C). Lab namespace names are machine-global: it refuses to start while
-any lab is up.
+any lab is up, unless --attach names that lab's inventory (the lab tests run its
+smoke so, on their lab: a lab of its own costs half a minute).
 
 On one lab router (default: the relay with the most links), in the same run:
 
@@ -241,6 +243,9 @@ def measure(args: argparse.Namespace, address: str, base: Path) -> None:
         for proc in (agent, exporter):
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=10)
+        if args.attach:  # the lab's own agent, as it was
+            start = ["/etc/init.d/meshkeeper-agent", "start"]
+            run([MESHKEEPER, "lab", "exec", "-i", str(base / "inventory"), args.node, "--", *start])
     report(args, figures, window, log, probes)
 
 
@@ -310,6 +315,18 @@ def report(
           f"{'met' if share <= 1 else 'MISSED'})")  # fmt: skip
 
 
+def attached(args: argparse.Namespace) -> None:
+    """The bench on a lab already up (the lab tests' own): nothing built, nothing removed."""
+    base = Path(tempfile.mkdtemp(prefix="mk-bench-agent-"))
+    (base / "inventory").symlink_to(args.attach.resolve())
+    try:
+        measure(args, address_of(base / "inventory", args.node), base)
+    except Stop as exc:
+        sys.exit(f"bench stopped: {exc}")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
@@ -320,6 +337,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=10, help="scrapes per second, each target")
     parser.add_argument("--smoke", action="store_true", help="a few seconds: does it run?")
+    parser.add_argument(
+        "--attach",
+        type=Path,
+        metavar="INVENTORY",
+        help="use the lab already up for this inventory (its router's agent is restarted)",
+    )
     args = parser.parse_args()
     args.warmup = WARMUP_SECONDS
     if args.smoke:
@@ -328,10 +351,13 @@ def main() -> None:
         sys.exit("bench/agent_footprint.py builds the practice lab: run it as root")
     if not Path(NODE_EXPORTER).exists():
         sys.exit(f"{NODE_EXPORTER} is missing: `make install` installs Debian's package")
+    signal.signal(signal.SIGTERM, _terminate)
+    if args.attach:
+        attached(args)
+        return
     running = lab_namespaces()
     if running:
         sys.exit(f"a lab is up ({running[0]}, ...): take it down (`meshkeeper lab down`) first")
-    signal.signal(signal.SIGTERM, _terminate)
     base = Path(tempfile.mkdtemp(prefix="mk-bench-agent-"))
     inventory = base / "inventory"
     failed = None

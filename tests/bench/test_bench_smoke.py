@@ -3,8 +3,9 @@ paths and peers) and prints its figures: a bench that breaks fails CI instead of
 rotting until the next person needs it. Nothing here judges speed.
 
 They run before the lab tests (file order): the lab benches build their own lab
-and refuse to start while another is up. The agent bench goes first: meanwhile
+and refuse to start while another is up. The push bench goes first: meanwhile
 scripts/run-tests makes bench/.venv with the peers (netjsonconfig, ansible-core).
+The agent and detection benches run their smokes on the lab tests' lab (--attach).
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ def smoke(script: str, *, python: str = PYTHON, timeout: float = 120) -> str:
 
 
 # Smoke runs that live elsewhere: on a lab that is already up, not one of their own.
-ELSEWHERE = {"detect.py": ROOT / "tests/lab/test_detect.py"}
+ELSEWHERE = {
+    "detect.py": ROOT / "tests/lab/test_detect.py",
+    "agent_footprint.py": ROOT / "tests/lab/test_agent.py",
+}
 
 
 def test_every_bench_has_a_smoke_test() -> None:
@@ -104,18 +108,6 @@ def test_netjson_device_smoke(render_output: str) -> None:
     out = smoke("netjson_device.py", python=str(BENCH / ".venv" / "bin" / "python"))
     assert re.search(rf'"validated_ms": {FIGURE}', out), out
     assert '"packages": ' in out
-
-
-@pytest.mark.lab
-def test_agent_smoke_against_node_exporter() -> None:
-    if os.geteuid() != 0:
-        pytest.fail("bench/agent.py builds the practice lab: run the tests as root")
-    out = smoke("agent_footprint.py", timeout=300)
-    assert re.search(rf"agent /metrics p99: {FIGURE} ms", out), out
-    assert re.search(rf"agent RSS / node_exporter RSS: {FIGURE}x", out), out
-    assert re.search(rf"probe round: [0-9]+ probes, last took {FIGURE} s wall", out), out
-    assert re.search(r"probe traffic: [0-9,]+ B up, [0-9,]+ B down per round", out), out
-    assert "lab down: ok" in out
 
 
 @pytest.mark.lab

@@ -6,6 +6,7 @@ lab rendered at `lab up`. A round is the neighbours collector's interval.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.noc.targets import agent_targets
 from lab.faults import heal, inject
+from tests.conftest import ROOT
 from tests.lab.conftest import Lab, converged, wait_for
 
 pytestmark = pytest.mark.lab
@@ -146,3 +148,31 @@ def test_scrape_is_served_from_cache(lab: Lab) -> None:
     out = lab.ns_run("mk-noc", [sys.executable, "-c", code, url])
     assert out.returncode == 0, out.stderr
     assert float(out.stdout) < 0.5  # a neighbours round alone takes over a second
+
+
+def test_the_agent_bench_runs_on_this_lab_against_node_exporter(lab: Lab) -> None:
+    """bench/agent_footprint.py --smoke, attached: a lab of its own costs half a minute.
+    It swaps relay-water-tower's agent for an instrumented one and starts it again."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench/agent_footprint.py"),
+            "--smoke",
+            "--attach",
+            str(lab.inventory),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out[-3000:]
+    figure = r"[0-9]+(?:\.[0-9]+)?"
+    assert re.search(rf"agent /metrics p99: {figure} ms", out), out
+    assert re.search(rf"agent RSS / node_exporter RSS: {figure}x", out), out
+    assert re.search(rf"probe round: [0-9]+ probes, last took {figure} s wall", out), out
+    assert re.search(r"probe traffic: [0-9,]+ B up, [0-9,]+ B down per round", out), out
+    url = f"http://{target(lab, 'relay-water-tower')}/metrics"  # the lab's own agent, back
+    wait_for(lambda: lab.ns_run("mk-noc", [sys.executable, "-c", FETCH, url]).returncode == 0, 30)

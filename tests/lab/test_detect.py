@@ -47,7 +47,7 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_pa
             str(ROOT / "bench/detect.py"),
             "--smoke",
             "--hold",
-            "2",  # rounds: the NOC's alert needs the verdict held a round before it fires
+            "1",  # round: the NOC's rules read the verdict on their next evaluation
             "--attach",
             str(lab.inventory),
         ],
