@@ -182,8 +182,12 @@ def start_processes(
     # the lab's own agent instance makes way for the bench's instrumented one
     stop = ["/etc/init.d/meshkeeper-agent", "stop"]
     run([MESHKEEPER, "lab", "exec", "-i", str(inventory), node, "--", *stop])
-    # the lab's own argv (lab/router.py), under -X importtime
-    agent_argv = [*router_python(), "-X", "importtime", *AGENT_ARGV]
+    # the lab's own argv (lab/router.py), under -X importtime, collecting at agent.json's
+    # pace as a router does (the lab's agents collect faster to speed its tests up)
+    argv = list(AGENT_ARGV)
+    at = argv.index("--collect-interval")
+    del argv[at : at + 2]
+    agent_argv = [*router_python(), "-X", "importtime", *argv]
     # nsenter and env (router_python's prefix) exec: the pid is the agent's own
     with log.open("wb") as sink:
         agent = subprocess.Popen(

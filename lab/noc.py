@@ -27,11 +27,12 @@ from lab.host import LabError, pids_in, spawn_detached
 from lab.paths import LabPaths
 from lab.plan import NOC_NS
 from lab.recorder import SMTP_PORT, WEBHOOK_PORT
-from lab.router import PROBE_INTERVAL
+from lab.router import COLLECT_INTERVAL, PROBE_INTERVAL
 
 SCRAPE = 5
-COLLECT = 15  # the example inventory's agent.interval: the lab's agents keep it
-TIMING = Timing(round_seconds=PROBE_INTERVAL, scrape_seconds=SCRAPE, collect_seconds=COLLECT)
+TIMING = Timing(
+    round_seconds=PROBE_INTERVAL, scrape_seconds=SCRAPE, collect_seconds=COLLECT_INTERVAL
+)
 ALERTING = AlertTiming(group_wait="1s", group_interval="5s", repeat_interval="1h")
 PROMETHEUS = "prometheus"
 ALERTMANAGER = "prometheus-alertmanager"  # Debian's name for alertmanager
