@@ -29,7 +29,7 @@ from lab.plan import NOC_NS
 from lab.recorder import SMTP_PORT, WEBHOOK_PORT
 from lab.router import COLLECT_INTERVAL, PROBE_INTERVAL
 
-SCRAPE = 5
+SCRAPE = 2  # and evaluates: an alert follows its condition within seconds
 TIMING = Timing(
     round_seconds=PROBE_INTERVAL, scrape_seconds=SCRAPE, collect_seconds=COLLECT_INTERVAL
 )

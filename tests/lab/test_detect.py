@@ -46,8 +46,6 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_pa
             sys.executable,
             str(ROOT / "bench/detect.py"),
             "--smoke",
-            "--hold",
-            "1",  # round: the NOC's rules read the verdict on their next evaluation
             "--attach",
             str(lab.inventory),
         ],
