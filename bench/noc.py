@@ -333,7 +333,10 @@ def prometheus_config(controller_port: int, rules: list[str]) -> str:
             {
                 "job_name": contract.JOB_CONTROLLER,
                 "honor_labels": True,
-                "static_configs": [{"targets": [f"127.0.0.1:{controller_port}"]}],
+                # as `monitoring render` labels it (controller/noc/config.py)
+                "static_configs": [
+                    {"targets": [f"127.0.0.1:{controller_port}"], "labels": {"network": NETWORK}}
+                ],
             },
         ],
     }

@@ -21,7 +21,6 @@ agent/contract.py.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import shutil
 import subprocess
@@ -36,7 +35,7 @@ from controller.model.inventory import Inventory
 from controller.model.schema import Noc
 from controller.model.types import EnvSecret, FileSecret
 from controller.noc.rules import Timing, render_rules
-from controller.noc.targets import AgentTarget, agent_targets
+from controller.noc.targets import AgentTarget, agent_targets, file_sd
 from controller.render.context import SecretCache
 from controller.render.tree import RenderedFile
 from controller.secrets import PASSWORD, TOKEN, WEBHOOK
@@ -158,7 +157,7 @@ def _prometheus(
     scrapes: list[dict[str, Any]] = []
     for index, (way, members) in enumerate(_ways(inv, targets)):
         name = f"targets/agents-{index + 1}.json"
-        files.append(_file(base + name, _file_sd(members, inv.network.name)))
+        files.append(_file(base + name, file_sd(members, inv.network.name).encode()))
         scrapes.append(_agent_job(inv, secrets, way, index + 1, name, files, base))
     if federate:
         for seg_name, segment in sorted(noc.segments.items()):
@@ -316,14 +315,6 @@ def _remote_write(
         files.append(_file(base + name, secrets.text(token, TOKEN).encode(), SECRET_MODE))
         store["authorization"] = {"credentials_file": name}
     return store
-
-
-def _file_sd(targets: list[AgentTarget], network: str) -> bytes:
-    groups = [
-        {"targets": [t.host_port], "labels": {"node": t.node, "role": t.role, "network": network}}
-        for t in targets
-    ]
-    return (json.dumps(groups, indent=2) + "\n").encode()
 
 
 def alertmanager_config(

@@ -280,7 +280,7 @@ def test_file_sd_is_the_targets_list(example_copy: Path, tmp_path: Path) -> None
     expected = [
         (
             f"{inv.plan[name].management}:{node.agent.port}",
-            {"node": name, "role": node.role, "network": "riverside"},
+            {"node": name, "role": node.role, "network": "riverside", "__scheme__": "http"},
         )
         for name, node in sorted(inv.nodes.items())
         if name != "leaf-hillside"
@@ -291,6 +291,8 @@ def test_file_sd_is_the_targets_list(example_copy: Path, tmp_path: Path) -> None
     printed = CliRunner().invoke(cli, ["monitoring", "targets", "-i", str(example_copy)])
     assert printed.exit_code == 0, printed.output
     assert printed.output.splitlines() == [address for address, _ in expected]
+    sd = CliRunner().invoke(cli, ["monitoring", "targets", "--file-sd", "-i", str(example_copy)])
+    assert json.loads(sd.output) == groups, "the file Prometheus reads is what it prints"
     assert [t.host_port for t in agent_targets(inv)] == [address for address, _ in expected]
 
 
