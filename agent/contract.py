@@ -185,3 +185,4 @@ PUSH_STATES = ("pending", "applying", "applied", "rolled_back", "unreachable", "
 # Prometheus job names the rendered config uses (the rules select on them).
 JOB_AGENTS = "meshkeeper"
 JOB_CONTROLLER = "meshkeeper_controller"
+JOB_FEDERATE = "federate-"  # + the segment's name: the NOC's federation from a segment

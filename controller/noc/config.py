@@ -20,7 +20,6 @@ agent/contract.py.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import subprocess
@@ -163,7 +162,7 @@ def _prometheus(
         for seg_name, segment in sorted(noc.segments.items()):
             scrapes.append(
                 {
-                    "job_name": f"federate-{seg_name}",
+                    "job_name": f"{contract.JOB_FEDERATE}{seg_name}",
                     "honor_labels": True,
                     "metrics_path": "/federate",
                     "params": {"match[]": list(FEDERATE_MATCH)},
@@ -409,14 +408,6 @@ INHIBIT_RULES: list[dict[str, Any]] = [
 def _dump(config: dict[str, Any]) -> bytes:
     header = "# Rendered by `meshkeeper monitoring render` from the inventory: do not edit.\n"
     return (header + yaml.safe_dump(config, sort_keys=False, width=100)).encode()
-
-
-def digest(files: list[RenderedFile]) -> str:
-    """One hash of the whole rendered set (a reload is needed when it changes)."""
-    h = hashlib.sha256()
-    for f in sorted(files, key=lambda f: f.path):
-        h.update(f.path.encode() + b"\0" + f.data + b"\0")
-    return h.hexdigest()
 
 
 def check_rendered(root: Path, files: list[RenderedFile]) -> list[str]:

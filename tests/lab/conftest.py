@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -100,6 +101,26 @@ class Lab:
             ],
             input=stdin,
         )
+
+
+def attached_bench(
+    lab: Lab, script: str, *args: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """bench/SCRIPT ARGS --attach on the session's lab (a lab of its own costs half a
+    minute); fails with its output's tail unless it exits 0 without a traceback."""
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / script), *args, "--attach", str(lab.inventory)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Traceback" not in out, out[-4000:]
+    return proc
 
 
 def wait_for(predicate, timeout: float, step: float = 0.5) -> float:  # type: ignore[no-untyped-def]

@@ -18,8 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from controller.noc.targets import agent_targets
 from lab.faults import heal, inject
 from lab.router import COLLECT_INTERVAL
-from tests.conftest import ROOT
-from tests.lab.conftest import Lab, converged, wait_for
+from tests.lab.conftest import Lab, attached_bench, converged, wait_for
 
 pytestmark = pytest.mark.lab
 ROUND = float(COLLECT_INTERVAL)  # the lab's agents collect this often (lab/router.py)
@@ -154,22 +153,8 @@ def test_scrape_is_served_from_cache(lab: Lab) -> None:
 def test_the_agent_bench_runs_on_this_lab_against_node_exporter(lab: Lab) -> None:
     """bench/agent_footprint.py --smoke, attached: a lab of its own costs half a minute.
     It swaps relay-water-tower's agent for an instrumented one and starts it again."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench/agent_footprint.py"),
-            "--smoke",
-            "--attach",
-            str(lab.inventory),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=ROOT,
-    )
+    proc = attached_bench(lab, "bench/agent_footprint.py", "--smoke", timeout=300)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0 and "Traceback" not in out, out[-3000:]
     figure = r"[0-9]+(?:\.[0-9]+)?"
     assert re.search(rf"agent /metrics p99: {figure} ms", out), out
     assert re.search(rf"agent RSS / node_exporter RSS: {figure}x", out), out

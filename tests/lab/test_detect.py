@@ -29,8 +29,7 @@ from controller.render.context import SecretCache
 from controller.secrets import WEBHOOK
 from lab.noc import NocPaths
 from lab.recorder import read
-from tests.conftest import ROOT
-from tests.lab.conftest import Lab, wait_for
+from tests.lab.conftest import Lab, attached_bench, wait_for
 
 pytestmark = pytest.mark.lab
 
@@ -41,22 +40,8 @@ def test_an_international_cut_is_detected_everywhere_and_clears(lab: Lab, tmp_pa
     """Then, the NOC having had no Prometheus all along, `meshkeeper backfill` brings the
     routers' journals of the cut into a real Prometheus, where a query finds it."""
     started = time.time()
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench/detect.py"),
-            "--smoke",
-            "--attach",
-            str(lab.inventory),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-        cwd=ROOT,
-    )
+    proc = attached_bench(lab, "bench/detect.py", "--smoke", timeout=240)
     out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-4000:]
     assert re.search(r"^international-cut +(\. +){7}\.$", proc.stdout, re.MULTILINE), out
     assert "diagonal: 8/8 = 100.0 %" in proc.stdout, out
     detection = re.search(r"detection delay, rounds: median ([0-9.]+), max ([0-9.]+)", out)

@@ -518,7 +518,7 @@ def test_the_noc_federates_from_every_segment(example_copy: Path, tmp_path: Path
     assert "SUCCESS" in said
     assert _agent_jobs(config) == []
     for name, address in (("east", "10.31.255.240:9090"), ("west", "10.31.255.241:9091")):
-        job = _job(config, f"federate-{name}")
+        job = _job(config, f"{contract.JOB_FEDERATE}{name}")
         assert job["metrics_path"] == "/federate"
         assert job["honor_labels"] is True
         assert job["params"] == {"match[]": [f'{{job="{contract.JOB_AGENTS}"}}']}
@@ -775,3 +775,24 @@ def test_every_agent_job_keeps_only_plain_labels(example_copy: Path, tmp_path: P
     _render(example_copy, out)
     for job in _agent_jobs(_yaml(out / "prometheus.yml")):
         assert PLAIN_LABELS in job["metric_relabel_configs"], job
+
+
+def test_every_alert_an_inhibition_names_is_a_rule() -> None:
+    """The inhibitions name alerts of monitoring/rules/: a renamed rule must not leave
+    an inhibition that never matches (and a page that is never held back, or always)."""
+    from controller.noc.config import INHIBIT_RULES
+
+    rules = {
+        rule["alert"]
+        for text in render_rules().values()
+        for group in yaml.safe_load(text)["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    named: set[str] = set()
+    for inhibit in INHIBIT_RULES:
+        for matcher in [*inhibit["source_matchers"], *inhibit["target_matchers"]]:
+            found = re.fullmatch(r'alertname=~?"([^"]+)"', matcher)
+            if found:
+                named |= set(found.group(1).split("|"))
+    assert named and named <= rules, named - rules
